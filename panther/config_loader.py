@@ -1,0 +1,180 @@
+"""Read a configs module into ``panther.configs.config``, checking every known key.
+
+Each check raises ``ConfigError(key, problem)``: one line that names the key and says
+what is wrong, which the CLI prints without a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from types import ModuleType
+from typing import Any
+
+from panther.configs import Config, JWTConfig, config
+from panther.exceptions import ConfigError
+
+
+def import_string(dotted: str, key: str) -> Any:
+    """Import ``package.module.Name`` or ``package.module``; errors name ``key``."""
+    if not isinstance(dotted, str) or not dotted:
+        raise ConfigError(key, f'expected a dotted path string, got {dotted!r}')
+    try:
+        return importlib.import_module(dotted)
+    except ImportError:
+        pass
+    module_name, _, attr = dotted.rpartition('.')
+    if not module_name:
+        raise ConfigError(key, f'cannot import {dotted!r}')
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(key, f'cannot import {dotted!r} ({exc})') from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ConfigError(key, f'module {module_name!r} has no attribute {attr!r}') from None
+
+
+def _module(configs: str | ModuleType) -> ModuleType:
+    if isinstance(configs, ModuleType):
+        return configs
+    if configs in sys.modules:
+        return sys.modules[configs]
+    try:
+        return importlib.import_module(configs)
+    except ImportError as exc:
+        raise ConfigError('configs', f'cannot import configs module {configs!r} ({exc})') from None
+
+
+def _number(key: str, value: Any, *, allow_none: bool, integer: bool = False) -> Any:
+    if value is None and allow_none:
+        return None
+    kinds: tuple[type, ...] = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
+        what = 'a positive integer' if integer else 'a positive number'
+        none = ' or None' if allow_none else ''
+        raise ConfigError(key, f'expected {what}{none}, got {value!r}')
+    return value
+
+
+def _duration(key: str, value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise ConfigError(key, f'expected seconds or a timedelta, got {value!r}')
+    if seconds <= 0:
+        raise ConfigError(key, f'must be positive, got {value!r}')
+    return timedelta(seconds=seconds)
+
+
+def _urls(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        value = import_string(value, 'URLS')
+    if not isinstance(value, dict):
+        raise ConfigError('URLS', f'expected a dict or a dotted path to one, got {type(value).__name__}')
+    return value
+
+
+def _jwt(value: Any, secret_key: str | None) -> JWTConfig | None:
+    if value is None:
+        return JWTConfig(key=secret_key) if secret_key else None
+    if not isinstance(value, dict):
+        raise ConfigError('JWT_CONFIG', f'expected a dict, got {type(value).__name__}')
+    unknown = set(value) - {'key', 'algorithm', 'life_time', 'refresh_life_time'}
+    if unknown:
+        raise ConfigError('JWT_CONFIG', f'unknown keys {sorted(unknown)}')
+    key = value.get('key', secret_key)
+    if not key or not isinstance(key, str):
+        raise ConfigError('JWT_CONFIG', "needs a 'key' (or set SECRET_KEY)")
+    algorithm = value.get('algorithm', 'HS256')
+    if not isinstance(algorithm, str) or algorithm.lower() == 'none':
+        raise ConfigError('JWT_CONFIG', f'algorithm must name a signing algorithm, got {algorithm!r}')
+    life = _duration('JWT_CONFIG.life_time', value.get('life_time', timedelta(days=1)))
+    refresh = value.get('refresh_life_time')
+    return JWTConfig(
+        key=key,
+        algorithm=algorithm,
+        life_time=life,
+        refresh_life_time=None if refresh is None else _duration('JWT_CONFIG.refresh_life_time', refresh),
+    )
+
+
+def _dict(key: str, value: Any, *, allow_none: bool) -> dict[str, Any] | None:
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, dict):
+        raise ConfigError(key, f'expected a dict, got {type(value).__name__}')
+    return value
+
+
+def _origins(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, list | tuple | set):
+        raise ConfigError('WS_ALLOWED_ORIGINS', f'expected a list of origins, got {value!r}')
+    for origin in value:
+        if not isinstance(origin, str):
+            raise ConfigError('WS_ALLOWED_ORIGINS', f'every origin must be a string, got {origin!r}')
+    return [o.rstrip('/') for o in value]
+
+
+def _callable_path(key: str, value: Any) -> Any:
+    if value is None:
+        return None
+    target = import_string(value, key) if isinstance(value, str) else value
+    if not callable(target):
+        raise ConfigError(key, f'{value!r} is not callable')
+    return target
+
+
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    'SECRET_KEY': lambda v: v if v is None or (isinstance(v, str) and v) else _fail(
+        'SECRET_KEY', f'expected a non-empty string, got {v!r}'),
+    'AUTHENTICATION': lambda v: _callable_path('AUTHENTICATION', v),
+    'WS_AUTHENTICATION': lambda v: _callable_path('WS_AUTHENTICATION', v),
+    'USER_MODEL': lambda v: _callable_path('USER_MODEL', v),
+    'DATABASE': lambda v: _dict('DATABASE', v, allow_none=False),
+    'REDIS': lambda v: _dict('REDIS', v, allow_none=True),
+    'WS_ALLOWED_ORIGINS': _origins,
+    'WS_MAX_MESSAGE_SIZE': lambda v: _number('WS_MAX_MESSAGE_SIZE', v, allow_none=False, integer=True),
+    'WS_RATE_LIMIT': lambda v: _number('WS_RATE_LIMIT', v, allow_none=True),
+    'WS_SEND_QUEUE_SIZE': lambda v: _number('WS_SEND_QUEUE_SIZE', v, allow_none=False, integer=True),
+    'WS_IDLE_TIMEOUT': lambda v: _number('WS_IDLE_TIMEOUT', v, allow_none=True),
+    'WS_PING_INTERVAL': lambda v: _number('WS_PING_INTERVAL', v, allow_none=True),
+    'WS_PING_TIMEOUT': lambda v: _number('WS_PING_TIMEOUT', v, allow_none=True),
+    'WS_MAX_CONNECTIONS': lambda v: _number('WS_MAX_CONNECTIONS', v, allow_none=True, integer=True),
+    'WS_SHUTDOWN_TIMEOUT': lambda v: _number('WS_SHUTDOWN_TIMEOUT', v, allow_none=False),
+    'BUS_BUFFER_SIZE': lambda v: _number('BUS_BUFFER_SIZE', v, allow_none=False, integer=True),
+}
+
+
+def _fail(key: str, problem: str) -> Any:
+    raise ConfigError(key, problem)
+
+
+def load_config(configs: str | ModuleType, urls: dict[str, Any] | str | None = None) -> Config:
+    """Reset ``config`` to defaults, then fill it from the UPPERCASE globals of ``configs``."""
+    module = _module(configs)
+    settings = {k: v for k, v in vars(module).items() if k.isupper() and not k.startswith('_')}
+    config.refresh()
+
+    for key, value in settings.items():
+        if key in _CHECKS:
+            setattr(config, key, _CHECKS[key](value))
+        elif key in ('URLS', 'JWT_CONFIG'):
+            continue
+        else:
+            config.extra[key] = value
+
+    if urls is None:
+        if 'URLS' not in settings:
+            raise ConfigError('URLS', 'no urls= given to Panther() and no URLS in the configs module')
+        urls = settings['URLS']
+    config.URLS = _urls(urls)
+    config.JWT_CONFIG = _jwt(settings.get('JWT_CONFIG'), config.SECRET_KEY)
+    return config

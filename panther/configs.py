@@ -1,0 +1,74 @@
+"""The live configuration of the app built last.
+
+``Panther(...)`` fills ``config`` from the UPPERCASE globals of its configs module;
+``config.refresh()`` puts every key back to its default so tests can build several
+apps in one process with nothing leaking from one to the next::
+
+    from panther.configs import config
+
+    config.WS_MAX_MESSAGE_SIZE  # 1048576 unless the configs module says otherwise
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import timedelta
+from typing import Any
+
+
+@dataclass
+class JWTConfig:
+    key: str
+    algorithm: str = 'HS256'
+    life_time: timedelta = timedelta(days=1)
+    refresh_life_time: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        if self.refresh_life_time is None:
+            self.refresh_life_time = self.life_time * 2
+
+
+@dataclass
+class Config:
+    # Resolved objects, not dotted paths: the loader imports them once at start-up.
+    URLS: dict[str, Any] = field(default_factory=dict)
+    SECRET_KEY: str | None = None
+    AUTHENTICATION: Any = None
+    WS_AUTHENTICATION: Any = None
+    JWT_CONFIG: JWTConfig | None = None
+    USER_MODEL: Any = None
+    DATABASE: dict[str, Any] = field(default_factory=dict)
+    REDIS: dict[str, Any] | None = None
+
+    # WebSocket limits (SPEC section 4); None means "no limit".
+    WS_ALLOWED_ORIGINS: list[str] | None = None
+    WS_MAX_MESSAGE_SIZE: int = 1024 * 1024
+    WS_RATE_LIMIT: float | None = None
+    WS_SEND_QUEUE_SIZE: int = 1024
+    WS_IDLE_TIMEOUT: float | None = None
+    WS_PING_INTERVAL: float | None = 20.0
+    WS_PING_TIMEOUT: float | None = 20.0
+    WS_MAX_CONNECTIONS: int | None = None
+    WS_SHUTDOWN_TIMEOUT: float = 5.0
+
+    # How many messages the Redis bus keeps while Redis is unreachable.
+    BUS_BUFFER_SIZE: int = 10_000
+
+    # Anything else UPPERCASE in the configs module lands in ``extra``.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def refresh(self) -> None:
+        """Reset every key to its default."""
+        for f in fields(self):
+            default = f.default_factory() if callable(f.default_factory) else f.default
+            setattr(self, f.name, default)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names that are not fields: user-defined settings.
+        try:
+            return self.__dict__['extra'][name]
+        except KeyError:
+            raise AttributeError(f'config has no key {name!r}') from None
+
+
+config = Config()

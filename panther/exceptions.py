@@ -1,0 +1,82 @@
+"""Errors users raise from handlers, and errors panther raises at start-up.
+
+Raising an ``APIError`` from an API gives its status code and ``{"detail": ...}``::
+
+    from panther.exceptions import NotFoundAPIError
+
+    raise NotFoundAPIError('No such book')
+"""
+
+from typing import Any
+
+from panther import status
+
+
+class PantherError(Exception):
+    """Base class of every error panther raises itself."""
+
+
+class ConfigError(PantherError):
+    """A configuration value is wrong; the message names the key and the problem."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f'{key}: {problem}')
+
+
+class RoutingError(ConfigError):
+    """The URL routing is invalid (raised at start-up)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__('URLS', problem)
+
+
+class APIError(Exception):
+    """Raise from a handler to answer with ``status_code`` and ``{"detail": detail}``."""
+
+    detail: Any = 'Internal Server Error'
+    status_code: int = status.HTTP_500_INTERNAL_SERVER_ERROR
+
+    def __init__(
+        self,
+        detail: Any = None,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        if detail is not None:
+            self.detail = detail
+        if status_code is not None:
+            self.status_code = status_code
+        self.headers = headers
+        super().__init__(self.detail)
+
+
+class BadRequestAPIError(APIError):
+    detail = 'Bad Request'
+    status_code = status.HTTP_400_BAD_REQUEST
+
+
+class AuthenticationAPIError(APIError):
+    detail = 'Authentication Error'
+    status_code = status.HTTP_401_UNAUTHORIZED
+
+
+class AuthorizationAPIError(APIError):
+    detail = 'Permission Denied'
+    status_code = status.HTTP_403_FORBIDDEN
+
+
+class NotFoundAPIError(APIError):
+    detail = 'Not Found'
+    status_code = status.HTTP_404_NOT_FOUND
+
+
+class MethodNotAllowedAPIError(APIError):
+    detail = 'Method Not Allowed'
+    status_code = status.HTTP_405_METHOD_NOT_ALLOWED
+
+
+class UpgradeRequiredAPIError(APIError):
+    detail = 'Upgrade Required'
+    status_code = status.HTTP_426_UPGRADE_REQUIRED

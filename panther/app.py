@@ -1,0 +1,154 @@
+"""HTTP APIs: class-based (``GenericAPI``) or function-based (``@API``).
+
+Example::
+
+    from panther.app import API, GenericAPI
+
+    class UserAPI(GenericAPI):
+        async def get(self, user_id: int):
+            return {'id': user_id}
+
+    @API(methods=['POST'])
+    async def notify(request):
+        await send_message_to_websocket(request.data['connection_id'], request.data['text'])
+        return {'sent': True}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from panther.converters import ArgumentPlan, build_plan
+from panther.exceptions import (
+    APIError,
+    AuthenticationAPIError,
+    AuthorizationAPIError,
+    ConfigError,
+    MethodNotAllowedAPIError,
+)
+from panther.guards import Guard, as_guard, as_guards, static_attr
+from panther.request import Request
+from panther.response import Response
+
+logger = logging.getLogger('panther')
+
+HTTP_METHODS = ('GET', 'POST', 'PUT', 'PATCH', 'DELETE')
+
+
+class GenericAPI:
+    """Base class of a class-based API; define ``get``/``post``/``put``/``patch``/``delete``.
+
+    Each method may be sync or async and may take ``request`` plus the route's
+    path variables as keyword arguments.
+    """
+
+    auth: Any = None
+    permissions: Any = None
+
+
+class API:
+    """Decorator turning a function into an API.
+
+    ``@API(methods=['GET', 'POST'], auth=JWTAuthentication, permissions=[IsAuthenticated])``
+    """
+
+    def __init__(
+        self,
+        methods: Iterable[str] | None = None,
+        auth: Any = None,
+        permissions: Any = None,
+    ) -> None:
+        self.methods = tuple(m.upper() for m in (methods or ('GET',)))
+        unknown = set(self.methods) - set(HTTP_METHODS)
+        if unknown:
+            raise ConfigError('API.methods', f'unknown HTTP methods {sorted(unknown)}')
+        self.auth = auth
+        self.permissions = permissions
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        func.__panther_api__ = self  # type: ignore[attr-defined]
+        return func
+
+
+class _Method:
+    __slots__ = ('func', 'is_async', 'plan')
+
+    def __init__(self, func: Callable[..., Any], plan: ArgumentPlan) -> None:
+        self.func = func
+        self.plan = plan
+        self.is_async = inspect.iscoroutinefunction(func)
+
+
+class HTTPEndpoint:
+    """One routed API, prepared once at start-up."""
+
+    def __init__(self, target: Any, variables: tuple[str, ...], authentication: Guard | None) -> None:
+        self.default_auth = authentication
+        self.is_class = inspect.isclass(target) and issubclass(target, GenericAPI)
+        self.target = target
+        self.methods: dict[str, _Method] = {}
+        if self.is_class:
+            name = target.__qualname__
+            auth, permissions = static_attr(target, 'auth'), static_attr(target, 'permissions')
+            for method in HTTP_METHODS:
+                func = getattr(target, method.lower(), None)
+                if func is not None:
+                    plan = build_plan(func, variables, owner=f'{name}.{method.lower()}()', skip=('self',))
+                    self.methods[method] = _Method(func, plan)
+        else:
+            name = getattr(target, '__qualname__', repr(target))
+            api: API = getattr(target, '__panther_api__', None) or API()
+            auth, permissions = api.auth, api.permissions
+            plan = build_plan(target, variables, owner=f'{name}()')
+            for method in api.methods:
+                self.methods[method] = _Method(target, plan)
+        self.auth = as_guard(auth, where=f'{name}.auth') if auth is not None else None
+        self.permissions = as_guards(permissions, where=f'{name}.permissions')
+        self.allow = ', '.join(self.methods)
+
+    async def __call__(self, request: Request, raw: dict[str, str]) -> Response:
+        method = self.methods.get(request.method)
+        if method is None:
+            if request.method == 'HEAD' and 'GET' in self.methods:
+                method = self.methods['GET']
+            else:
+                raise MethodNotAllowedAPIError(headers={'Allow': self.allow})
+        kwargs = method.plan.convert(raw)
+        request.path_variables = kwargs
+        await self._authenticate(request)
+        for permission in self.permissions:
+            if not await permission(request):
+                raise AuthorizationAPIError()
+        if request.method in ('POST', 'PUT', 'PATCH', 'DELETE'):
+            await request.read_body()
+        if method.plan.takes_request:
+            kwargs = {**kwargs, 'request': request}
+        if self.is_class:
+            instance = self.target()
+            if method.is_async:
+                result = await method.func(instance, **kwargs)
+            else:
+                result = await asyncio.to_thread(method.func, instance, **kwargs)
+        elif method.is_async:
+            result = await method.func(**kwargs)
+        else:
+            result = await asyncio.to_thread(method.func, **kwargs)
+        return result if isinstance(result, Response) else Response(data=result)
+
+    async def _authenticate(self, request: Request) -> None:
+        auth = self.auth
+        if auth is None:
+            auth = self.default_auth
+            if auth is None or not request.has_credentials():
+                return
+        try:
+            request.user = await auth(request)
+        except APIError:
+            raise
+        except Exception as exc:
+            logger.error('%s Error: "%s"', type(auth).__qualname__, exc)
+            raise AuthenticationAPIError() from None

@@ -1,0 +1,111 @@
+"""What HTTP requests and WebSocket connections share: a view over the ASGI scope."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qsl
+
+from panther.types import Scope
+
+
+class Headers(Mapping[str, str]):
+    """Case-insensitive, read-only request headers.
+
+    ``headers['Authorization']``, ``headers.get('authorization')`` and
+    ``headers.authorization`` are the same value; attribute names use ``_`` for ``-``
+    (``headers.content_type``). A missing header is ``None`` in attribute style.
+    """
+
+    __slots__ = ('_data',)
+
+    def __init__(self, raw: list[tuple[bytes, bytes]] | None = None) -> None:
+        data: dict[str, str] = {}
+        for key, value in raw or ():
+            name = key.decode('latin-1').lower()
+            text = value.decode('latin-1')
+            data[name] = f'{data[name]}, {text}' if name in data else text
+        self._data = data
+
+    def __getitem__(self, key: str) -> str:
+        return self._data[key.lower()]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __getattr__(self, name: str) -> str | None:
+        if name.startswith('__'):
+            raise AttributeError(name)
+        return self._data.get(name.replace('_', '-').lower())
+
+    def __repr__(self) -> str:
+        return f'Headers({self._data!r})'
+
+
+class BaseRequest:
+    """Attributes common to ``Request`` and ``GenericWebsocket``, parsed lazily from the scope."""
+
+    __slots__ = ()
+
+    scope: Scope
+    user: Any
+    path_variables: dict[str, Any]
+
+    def _bind(self, scope: Scope) -> None:
+        self.scope = scope
+        self.user = None
+        self.path_variables = {}
+        self._headers: Headers | None = None
+        self._query_params: dict[str, str] | None = None
+        self._cookies: dict[str, str] | None = None
+
+    @property
+    def path(self) -> str:
+        return self.scope['path']
+
+    @property
+    def headers(self) -> Headers:
+        if self._headers is None:
+            self._headers = Headers(self.scope.get('headers'))
+        return self._headers
+
+    @property
+    def query_params(self) -> dict[str, str]:
+        if self._query_params is None:
+            raw = self.scope.get('query_string', b'').decode('latin-1')
+            self._query_params = dict(parse_qsl(raw, keep_blank_values=True))
+        return self._query_params
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        if self._cookies is None:
+            jar: SimpleCookie = SimpleCookie()
+            header = self.headers.get('cookie')
+            if header:
+                try:
+                    jar.load(header)
+                except Exception:
+                    jar = SimpleCookie()
+            self._cookies = {k: m.value for k, m in jar.items()}
+        return self._cookies
+
+    @property
+    def client(self) -> tuple[str, int] | None:
+        client = self.scope.get('client')
+        return tuple(client) if client else None  # type: ignore[return-value]
+
+    def has_credentials(self) -> bool:
+        """True when the handshake carries something an authenticator could read."""
+        raw = self.scope.get('headers') or ()
+        if any(k.lower() == b'authorization' for k, _ in raw):
+            return True
+        if b'authorization=' in self.scope.get('query_string', b''):
+            return 'authorization' in self.query_params
+        return 'access_token' in self.cookies if any(k.lower() == b'cookie' for k, _ in raw) else False

@@ -1,0 +1,52 @@
+"""The message bus between workers: one interface, several backends.
+
+The runtime serves everything local itself (a connection or group member living
+in this worker never touches the bus); the bus only carries envelopes
+(``panther.envelope``) to *other* workers and keeps group membership visible
+across them. A backend never decodes envelopes: it calls ``deliver(raw)`` in the
+receiving worker, in the order the sender sent them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+Deliver = Callable[[bytes], None]
+
+
+class BusError(RuntimeError):
+    """A message could not be handed to the bus (for example, its outage buffer is full)."""
+
+
+class Bus(ABC):
+    #: Shown in the start-up banner: 'in-process', 'shared', 'redis'.
+    kind: str = ''
+
+    @abstractmethod
+    async def start(self, worker_id: str, deliver: Deliver) -> None:
+        """Begin receiving envelopes addressed to ``worker_id``."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Stop receiving and release every resource; must not leave tasks pending."""
+
+    @abstractmethod
+    async def send(self, worker_id: str, message: bytes) -> None:
+        """Deliver ``message`` to exactly one other worker, in order with earlier sends."""
+
+    @abstractmethod
+    async def group_add(self, name: str, connection_id: str) -> None:
+        """Record that a connection of this worker joined ``name``."""
+
+    @abstractmethod
+    async def group_discard(self, name: str, connection_id: str) -> None:
+        """Record that a connection of this worker left ``name``."""
+
+    @abstractmethod
+    async def group_send(self, name: str, message: bytes) -> None:
+        """Deliver ``message`` once to every *other* worker that has members of ``name``."""
+
+    @abstractmethod
+    async def group_members(self, name: str) -> list[str]:
+        """Connection ids of ``name`` living in *other* workers."""

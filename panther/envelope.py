@@ -1,0 +1,70 @@
+"""The wire format of messages between workers: compact, binary, no JSON on the way.
+
+Every envelope starts with one kind byte. Payloads travel as they will be framed:
+text stays text, bytes stay binary.
+
+    S <connection id:32> <utf-8 text>          send a text frame
+    B <connection id:32> <bytes>               send a binary frame
+    C <connection id:32> <code:2> <reason>     close a connection
+    G|H <name len:2> <name> <n:2> <n ids> <payload>   group send (text|binary)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from panther.connection_ids import CONNECTION_ID_LENGTH as _ID
+
+SEND_TEXT, SEND_BYTES, CLOSE, GROUP_TEXT, GROUP_BYTES = b'S', b'B', b'C', b'G', b'H'
+
+
+@dataclass(slots=True)
+class Envelope:
+    kind: bytes
+    target: str  # a connection id, or a group name for group kinds
+    payload: str | bytes = b''
+    code: int = 1000
+    exclude: tuple[str, ...] = ()
+
+
+def encode_send(connection_id: str, payload: str | bytes) -> bytes:
+    if isinstance(payload, str):
+        return SEND_TEXT + connection_id.encode() + payload.encode()
+    return SEND_BYTES + connection_id.encode() + payload
+
+
+def encode_close(connection_id: str, code: int, reason: str) -> bytes:
+    return CLOSE + connection_id.encode() + code.to_bytes(2, 'big') + reason.encode()
+
+
+def encode_group(name: str, payload: str | bytes, exclude: tuple[str, ...] = ()) -> bytes:
+    raw_name = name.encode()
+    kind, body = (GROUP_TEXT, payload.encode()) if isinstance(payload, str) else (GROUP_BYTES, payload)
+    return b''.join((
+        kind, len(raw_name).to_bytes(2, 'big'), raw_name,
+        len(exclude).to_bytes(2, 'big'), ''.join(exclude).encode(), body,
+    ))
+
+
+def decode(raw: bytes) -> Envelope:
+    kind = raw[:1]
+    if kind in (SEND_TEXT, SEND_BYTES, CLOSE):
+        target = raw[1:1 + _ID].decode()
+        rest = raw[1 + _ID:]
+        if kind == SEND_TEXT:
+            return Envelope(kind, target, rest.decode())
+        if kind == SEND_BYTES:
+            return Envelope(kind, target, bytes(rest))
+        return Envelope(kind, target, rest[2:].decode(), code=int.from_bytes(rest[:2], 'big'))
+    if kind in (GROUP_TEXT, GROUP_BYTES):
+        name_len = int.from_bytes(raw[1:3], 'big')
+        name = raw[3:3 + name_len].decode()
+        pos = 3 + name_len
+        count = int.from_bytes(raw[pos:pos + 2], 'big')
+        pos += 2
+        ids = raw[pos:pos + count * _ID].decode()
+        exclude = tuple(ids[i:i + _ID] for i in range(0, len(ids), _ID))
+        body = raw[pos + count * _ID:]
+        payload: str | bytes = body.decode() if kind == GROUP_TEXT else bytes(body)
+        return Envelope(kind, name, payload, exclude=exclude)
+    raise ValueError(f'unknown envelope kind {kind!r}')

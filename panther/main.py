@@ -1,0 +1,164 @@
+"""The ``Panther`` ASGI application.
+
+Example (a single-file app)::
+
+    from panther import Panther
+
+    app = Panther(__name__, configs=__name__, urls={'ws/echo/': EchoWebsocket})
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from types import ModuleType
+from typing import Any
+
+from panther.app import HTTPEndpoint
+from panther.config_loader import load_config
+from panther.converters import PathVariableError
+from panther.exceptions import APIError, NotFoundAPIError, UpgradeRequiredAPIError
+from panther.guards import as_guard
+from panther.limits import Limits
+from panther.request import Request
+from panther.response import Response
+from panther.routing import Router
+from panther.runtime import Runtime
+from panther.types import Receive, Scope, Send
+from panther.websocket import GenericWebsocket
+from panther.websocket_endpoint import WebsocketEndpoint, reject_handshake
+
+logger = logging.getLogger('panther')
+
+
+def _setup_logging() -> None:
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter('%(levelname)s:     [panther] %(message)s'))
+        logger.addHandler(handler)
+        logger.setLevel(os.environ.get('PANTHER_LOG_LEVEL', 'INFO').upper())
+        logger.propagate = False
+
+
+class Panther:
+    """An ASGI 3 application.
+
+    ``configs`` is the dotted name of the module whose UPPERCASE globals are the
+    configuration (defaults to ``name``); ``urls`` overrides its ``URLS``.
+    Building an app re-reads its configs module and makes it the app that
+    ``send_message_to_websocket`` and friends talk to in this process.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        configs: str | ModuleType | None = None,
+        urls: dict[str, Any] | str | None = None,
+    ) -> None:
+        _setup_logging()
+        self.name = name
+        config = load_config(configs if configs is not None else name, urls)
+        self.config = config
+        self.limits = Limits.from_config(config)
+        http_auth = as_guard(config.AUTHENTICATION, where='AUTHENTICATION') if config.AUTHENTICATION else None
+        ws_auth = (
+            as_guard(config.WS_AUTHENTICATION, where='WS_AUTHENTICATION') if config.WS_AUTHENTICATION else None
+        )
+        self.router = Router(config.URLS)
+        for route in self.router.routes:
+            target = route.target
+            if isinstance(target, type) and issubclass(target, GenericWebsocket):
+                route.endpoint = WebsocketEndpoint(target, route.variables, ws_auth)
+            else:
+                route.endpoint = HTTPEndpoint(target, route.variables, http_auth)
+        self.runtime = Runtime(self.limits, config)
+        self.runtime.make_current()
+        self.built_pid = os.getpid()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope['type']
+        if kind == 'websocket':
+            await self._websocket(scope, receive, send)
+        elif kind == 'http':
+            await self._http(scope, receive, send)
+        elif kind == 'lifespan':
+            await self._lifespan(receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        matched = self.router.match(scope['path'])
+        endpoint = matched[0].endpoint if matched else None
+        if not isinstance(endpoint, WebsocketEndpoint):
+            message = await receive()
+            if message['type'] == 'websocket.connect':
+                logger.info('WebSocket %s rejected: %s', scope['path'],
+                            'not a WebSocket route' if matched else 'no such route')
+                await reject_handshake(send)
+            return
+        runtime = self.runtime
+        if not runtime.worker_id:
+            await runtime.start()
+        await endpoint(scope, receive, send, matched[1], runtime)  # type: ignore[index]
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            matched = self.router.match(scope['path'])
+            if matched is None:
+                raise NotFoundAPIError()
+            route, raw = matched
+            if isinstance(route.endpoint, WebsocketEndpoint):
+                raise UpgradeRequiredAPIError(headers={'Upgrade': 'websocket', 'Connection': 'Upgrade'})
+            response = await route.endpoint(request, raw)
+        except APIError as exc:
+            response = Response({'detail': exc.detail}, exc.status_code, exc.headers)
+        except PathVariableError as exc:
+            response = Response({'detail': str(exc)}, 400)
+        except Exception:
+            logger.exception('%s %s raised', scope.get('method'), scope['path'])
+            response = Response({'detail': 'Internal Server Error'}, 500)
+        await response.send(send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message['type'] == 'lifespan.startup':
+                try:
+                    await self.runtime.start()
+                except Exception as exc:
+                    logger.error('start-up failed: %s', exc)
+                    await send({'type': 'lifespan.startup.failed', 'message': str(exc)})
+                    return
+                logger.info(self.banner())
+                await send({'type': 'lifespan.startup.complete'})
+            elif message['type'] == 'lifespan.shutdown':
+                try:
+                    await self.runtime.stop()
+                except Exception:
+                    logger.exception('shutdown did not complete cleanly')
+                await send({'type': 'lifespan.shutdown.complete'})
+                return
+
+    def banner(self) -> str:
+        """One short block saying what this worker runs with."""
+        config, limits = self.config, self.limits
+        ws_routes = sum(isinstance(r.endpoint, WebsocketEndpoint) for r in self.router.routes)
+        bus = self.runtime.bus.kind if self.runtime.bus else 'not started'
+
+        def name(obj: Any) -> str:
+            return type(obj).__name__ if not isinstance(obj, type) and not callable(obj) else getattr(
+                obj, '__name__', type(obj).__name__)
+
+        def limit(value: Any) -> str:
+            return 'off' if value is None else str(value)
+
+        return '\n'.join([
+            f'panther app {self.name!r} (pid {os.getpid()}, worker {self.runtime.worker_id})',
+            f'  routes: {len(self.router.routes)} ({ws_routes} WebSocket)   websocket backend: {bus}',
+            f'  auth: http={name(config.AUTHENTICATION) if config.AUTHENTICATION else "none"}'
+            f' ws={name(config.WS_AUTHENTICATION) if config.WS_AUTHENTICATION else "none"}',
+            f'  limits: max message {limits.max_message_size} B, rate {limit(limits.rate_limit)}/s,'
+            f' send queue {limits.send_queue_size}, idle timeout {limit(limits.idle_timeout)} s,'
+            f' max connections {limit(limits.max_connections)},'
+            f' origins {"any" if limits.allowed_origins is None else sorted(limits.allowed_origins)}',
+        ])

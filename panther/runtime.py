@@ -1,0 +1,176 @@
+"""The per-process state of a running app: worker id, live connections, message bus.
+
+It starts with the ASGI lifespan (or on the first connection when the server runs
+no lifespan). With ``gunicorn --preload`` the app is built once in the master and
+forked; each worker then starts its own runtime, so every worker gets its own id.
+The public helpers in ``panther.websocket`` talk to the runtime of the app built
+last in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from panther import envelope
+from panther.bus import Bus, choose_bus
+from panther.connection_ids import new_worker_id, owner_of
+from panther.registry import Registry
+from panther.serialization import dumps_text
+
+if TYPE_CHECKING:
+    from panther.limits import Limits
+
+logger = logging.getLogger('panther')
+
+_current: Runtime | None = None
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError('no panther app has been built in this process: create Panther(...) first')
+    return _current
+
+
+def encode_payload(data: Any) -> str | bytes:
+    """What a frame carries: ``str`` as text, bytes as binary, anything else as JSON text."""
+    kind = type(data)
+    if kind is str or kind is bytes:
+        return data
+    if isinstance(data, bytearray | memoryview):
+        return bytes(data)
+    if isinstance(data, str):
+        return str(data)
+    return dumps_text(data)
+
+
+class Runtime:
+    def __init__(self, limits: Limits, settings: Any) -> None:
+        self.limits = limits
+        self.settings = settings
+        self.registry = Registry()
+        self.worker_id = ''
+        self.bus: Bus | None = None
+        self._started: asyncio.Event | None = None
+
+    def make_current(self) -> None:
+        global _current
+        _current = self
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.worker_id:
+            if self._started is not None:
+                await self._started.wait()
+            return
+        # Set synchronously so concurrent first connections start it only once.
+        self.worker_id = new_worker_id()
+        self._started = asyncio.Event()
+        self.bus = choose_bus(self.settings)
+        try:
+            await self.bus.start(self.worker_id, self.deliver)
+        except BaseException:
+            self.worker_id = ''
+            self.bus = None
+            raise
+        finally:
+            self._started.set()
+
+    async def stop(self, code: int = 1001, reason: str = 'server shutting down') -> None:
+        """Close every live connection, wait for them to end (bounded), then stop the bus."""
+        connections = list(self.registry.connections.values())
+        for connection in connections:
+            connection._close_from_outside(code, reason)
+        if connections:
+            deadline = asyncio.get_running_loop().time() + self.limits.shutdown_timeout
+            while self.registry.connections and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.02)
+        if self.bus is not None:
+            await self.bus.stop()
+        self.bus = None
+        self.worker_id = ''
+        self._started = None
+
+    # -- delivery ----------------------------------------------------------------
+
+    async def send(self, connection_id: str, data: Any) -> None:
+        payload = encode_payload(data)
+        owner = owner_of(connection_id)
+        if owner == self.worker_id:
+            connection = self.registry.connections.get(connection_id)
+            if connection is None:
+                logger.debug('send to %s dropped: no such live connection', connection_id)
+            else:
+                connection._push(payload)
+        elif owner is None:
+            logger.debug('send to %r dropped: not a panther connection id', connection_id)
+        else:
+            await self._bus().send(owner, envelope.encode_send(connection_id, payload))
+
+    async def close(self, connection_id: str, code: int, reason: str) -> None:
+        owner = owner_of(connection_id)
+        if owner == self.worker_id:
+            connection = self.registry.connections.get(connection_id)
+            if connection is None:
+                logger.debug('close of %s dropped: no such live connection', connection_id)
+            else:
+                connection._close_from_outside(code, reason)
+        elif owner is None:
+            logger.debug('close of %r dropped: not a panther connection id', connection_id)
+        else:
+            await self._bus().send(owner, envelope.encode_close(connection_id, code, reason))
+
+    async def group_send(self, name: str, data: Any, exclude: tuple[str, ...] = ()) -> None:
+        payload = encode_payload(data)
+        self._deliver_group(name, payload, exclude)
+        await self._bus().group_send(name, envelope.encode_group(name, payload, exclude))
+
+    async def group_members(self, name: str) -> list[str]:
+        local = list(self.registry.groups.get(name, ()))
+        return local + await self._bus().group_members(name)
+
+    async def join(self, name: str, connection_id: str) -> None:
+        self.registry.join(name, connection_id)
+        await self._bus().group_add(name, connection_id)
+
+    async def leave(self, name: str, connection_id: str) -> None:
+        self.registry.discard(name, connection_id)
+        await self._bus().group_discard(name, connection_id)
+
+    def deliver(self, raw: bytes) -> None:
+        """Called by the bus in the owning worker; never raises into the bus listener."""
+        try:
+            message = envelope.decode(raw)
+        except Exception:
+            logger.exception('undecodable bus message dropped')
+            return
+        kind = message.kind
+        if kind in (envelope.GROUP_TEXT, envelope.GROUP_BYTES):
+            self._deliver_group(message.target, message.payload, message.exclude)
+            return
+        connection = self.registry.connections.get(message.target)
+        if connection is None:
+            logger.debug('bus message for %s dropped: no such live connection', message.target)
+        elif kind == envelope.CLOSE:
+            connection._close_from_outside(message.code, message.payload)  # type: ignore[arg-type]
+        else:
+            connection._push(message.payload)
+
+    def _deliver_group(self, name: str, payload: str | bytes, exclude: tuple[str, ...]) -> None:
+        members = self.registry.groups.get(name)
+        if not members:
+            return
+        connections = self.registry.connections
+        for connection_id in tuple(members):
+            if connection_id in exclude:
+                continue
+            connection = connections.get(connection_id)
+            if connection is not None:
+                connection._push(payload)
+
+    def _bus(self) -> Bus:
+        if self.bus is None:
+            raise RuntimeError('the panther runtime is not started (no lifespan and no connection yet)')
+        return self.bus

@@ -1,0 +1,287 @@
+"""In-process test clients: call the app directly, no server, no sockets.
+
+For unit tests. Tests of real behaviour (server, network, several workers) run a
+real server in a subprocess instead.
+
+Example::
+
+    from panther.test import APIClient, WebsocketClient
+
+    response = APIClient(app).get('/api/users/1/')
+    assert response.status_code == 200 and response.data == {'id': 1}
+
+    messages = WebsocketClient(app).connect('/ws/echo/', messages=['hi'])
+    assert messages[0] == {'type': 'websocket.accept', 'subprotocol': None}
+
+    async with WebsocketClient(app).session('/ws/echo/') as ws:
+        await ws.send('hi')
+        assert await ws.receive_text() == 'hi'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import orjson
+
+from panther.serialization import dumps
+from panther.types import ASGIApp, Message
+
+T = TypeVar('T')
+
+
+def _run(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion from sync code, even inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(factory())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, factory()).result()
+
+
+def _split(path: str, query_params: dict[str, Any] | None) -> tuple[str, bytes]:
+    path, _, query = path.partition('?')
+    if query_params:
+        query = '&'.join(filter(None, [query, urlencode(query_params)]))
+    return '/' + path.lstrip('/'), query.encode()
+
+
+def _headers(headers: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode('latin-1'), str(v).encode('latin-1')) for k, v in (headers or {}).items()]
+
+
+@dataclass
+class TestResponse:
+    status_code: int
+    headers: dict[str, str]
+    body: bytes
+    data: Any = field(default=None)
+
+
+class APIClient:
+    """Call HTTP APIs in-process; each method returns a ``TestResponse``."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    def get(self, path: str, headers: dict[str, str] | None = None,
+            query_params: dict[str, Any] | None = None) -> TestResponse:
+        return _run(lambda: self.request('GET', path, None, headers, query_params))
+
+    def post(self, path: str, payload: Any = None, headers: dict[str, str] | None = None,
+             query_params: dict[str, Any] | None = None) -> TestResponse:
+        return _run(lambda: self.request('POST', path, payload, headers, query_params))
+
+    def put(self, path: str, payload: Any = None, headers: dict[str, str] | None = None,
+            query_params: dict[str, Any] | None = None) -> TestResponse:
+        return _run(lambda: self.request('PUT', path, payload, headers, query_params))
+
+    def patch(self, path: str, payload: Any = None, headers: dict[str, str] | None = None,
+              query_params: dict[str, Any] | None = None) -> TestResponse:
+        return _run(lambda: self.request('PATCH', path, payload, headers, query_params))
+
+    def delete(self, path: str, payload: Any = None, headers: dict[str, str] | None = None,
+               query_params: dict[str, Any] | None = None) -> TestResponse:
+        return _run(lambda: self.request('DELETE', path, payload, headers, query_params))
+
+    async def request(self, method: str, path: str, payload: Any = None, headers: dict[str, str] | None = None,
+                      query_params: dict[str, Any] | None = None) -> TestResponse:
+        """The async form of every method above."""
+        raw_path, query = _split(path, query_params)
+        raw_headers = _headers(headers)
+        body = b''
+        if payload is not None:
+            body = payload if isinstance(payload, bytes) else dumps(payload)
+            if not any(k == b'content-type' for k, _ in raw_headers):
+                raw_headers.append((b'content-type', b'application/json'))
+        scope = {
+            'type': 'http', 'asgi': {'version': '3.0'}, 'http_version': '1.1', 'method': method.upper(),
+            'scheme': 'http', 'path': raw_path, 'raw_path': raw_path.encode(), 'query_string': query,
+            'root_path': '', 'headers': raw_headers, 'client': ('127.0.0.1', 50000),
+            'server': ('testserver', 80),
+        }
+        sent = False
+
+        async def receive() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {'type': 'http.request', 'body': body, 'more_body': False}
+            await asyncio.Event().wait()  # nothing more: the client stays connected
+            return {'type': 'http.disconnect'}
+
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def send(message: Message) -> None:
+            if message['type'] == 'http.response.start':
+                start.update(message)
+            elif message['type'] == 'http.response.body':
+                chunks.append(message.get('body', b''))
+
+        await self.app(scope, receive, send)
+        response_body = b''.join(chunks)
+        response_headers = {k.decode('latin-1'): v.decode('latin-1') for k, v in start.get('headers', [])}
+        data: Any = response_body
+        if response_headers.get('content-type', '').startswith('application/json'):
+            data = orjson.loads(response_body) if response_body else None
+        elif response_headers.get('content-type', '').startswith('text/'):
+            data = response_body.decode()
+        return TestResponse(start.get('status', 500), response_headers, response_body, data)
+
+
+class WebsocketSession:
+    """One in-process WebSocket connection, driven step by step."""
+
+    __test__ = False
+
+    def __init__(self, app: ASGIApp, path: str, headers: dict[str, str] | None,
+                 query_params: dict[str, Any] | None, subprotocols: list[str] | None) -> None:
+        raw_path, query = _split(path, query_params)
+        self.scope = {
+            'type': 'websocket', 'asgi': {'version': '3.0'}, 'http_version': '1.1', 'scheme': 'ws',
+            'path': raw_path, 'raw_path': raw_path.encode(), 'query_string': query, 'root_path': '',
+            'headers': _headers(headers), 'client': ('127.0.0.1', 50000), 'server': ('testserver', 80),
+            'subprotocols': subprotocols or [],
+        }
+        self.app = app
+        self.transcript: list[Message] = []
+        self.closed_code: int | None = None
+        self._to_app: asyncio.Queue[Message] = asyncio.Queue()
+        self._from_app: asyncio.Queue[Message] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._connected = False
+
+    async def start(self) -> Message:
+        """Open the handshake; returns the app's answer (accept or close)."""
+        await self._to_app.put({'type': 'websocket.connect'})
+        self._task = asyncio.get_running_loop().create_task(self._run_app())
+        return await self.receive()
+
+    async def _run_app(self) -> None:
+        try:
+            await self.app(self.scope, self._receive, self._send)
+        finally:
+            await self._from_app.put({'type': '_app_returned'})
+
+    async def _receive(self) -> Message:
+        return await self._to_app.get()
+
+    async def _send(self, message: Message) -> None:
+        if self.closed_code is not None and message['type'] != 'websocket.close':
+            raise OSError('the test client has disconnected')
+        self.transcript.append(dict(message))
+        if message['type'] == 'websocket.accept':
+            self._connected = True
+        elif message['type'] == 'websocket.close':
+            if self.closed_code is None:
+                self.closed_code = message.get('code', 1000)
+                if self._connected:
+                    # The closing handshake completes: the app then sees the disconnect.
+                    await self._to_app.put({'type': 'websocket.disconnect', 'code': self.closed_code})
+        await self._from_app.put(message)
+
+    async def send(self, data: str | bytes | Any) -> None:
+        """Send a text frame (``str``), a binary frame (``bytes``) or JSON text (anything else)."""
+        if isinstance(data, str):
+            await self._to_app.put({'type': 'websocket.receive', 'text': data})
+        elif isinstance(data, bytes):
+            await self._to_app.put({'type': 'websocket.receive', 'bytes': data})
+        else:
+            await self._to_app.put({'type': 'websocket.receive', 'text': dumps(data).decode()})
+
+    async def receive(self, timeout: float = 2.0) -> Message:
+        """The next ASGI message the app sent; raises ``TimeoutError`` if none comes."""
+        message = await asyncio.wait_for(self._from_app.get(), timeout)
+        if message['type'] == '_app_returned':
+            await self._from_app.put(message)
+            raise ConnectionError('the app has finished the connection')
+        return message
+
+    async def receive_text(self, timeout: float = 2.0) -> str:
+        message = await self.receive(timeout)
+        if message['type'] != 'websocket.send' or message.get('text') is None:
+            raise AssertionError(f'expected a text frame, got {message!r}')
+        return message['text']
+
+    async def receive_bytes(self, timeout: float = 2.0) -> bytes:
+        message = await self.receive(timeout)
+        if message['type'] != 'websocket.send' or message.get('bytes') is None:
+            raise AssertionError(f'expected a binary frame, got {message!r}')
+        return message['bytes']
+
+    async def receive_json(self, timeout: float = 2.0) -> Any:
+        return orjson.loads(await self.receive_text(timeout))
+
+    async def close(self, code: int = 1000) -> None:
+        """Close from the client side and wait (briefly) for the app to finish."""
+        if self.closed_code is None:
+            self.closed_code = code
+            await self._to_app.put({'type': 'websocket.disconnect', 'code': code})
+        await self.wait_closed()
+
+    async def wait_closed(self, timeout: float = 5.0) -> None:
+        if self._task is not None:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+
+    async def __aenter__(self) -> WebsocketSession:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class WebsocketClient:
+    """Run WebSocket connections in-process.
+
+    ``connect`` runs one connection to its end and returns the ASGI messages the
+    app sent; ``session`` gives an ``async with`` form to send and receive step by step.
+    """
+
+    __test__ = False
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    def session(self, path: str, headers: dict[str, str] | None = None,
+                query_params: dict[str, Any] | None = None,
+                subprotocols: list[str] | None = None) -> WebsocketSession:
+        return WebsocketSession(self.app, path, headers, query_params, subprotocols)
+
+    def connect(self, path: str, headers: dict[str, str] | None = None,
+                query_params: dict[str, Any] | None = None, messages: list[Any] | None = None,
+                idle: float = 0.2) -> list[Message]:
+        """Connect, send ``messages`` in order, wait until the app closes or stays idle
+        for ``idle`` seconds, then disconnect; returns every message the app sent."""
+        return _run(lambda: self.aconnect(path, headers, query_params, messages, idle))
+
+    async def aconnect(self, path: str, headers: dict[str, str] | None = None,
+                       query_params: dict[str, Any] | None = None, messages: list[Any] | None = None,
+                       idle: float = 0.2) -> list[Message]:
+        """The async form of ``connect``."""
+        session = self.session(path, headers, query_params)
+        await session.start()
+        if session._connected and session.closed_code is None:
+            for data in messages or ():
+                await session.send(data)
+            await _until_idle(session, idle)
+        await session.close()
+        return session.transcript
+
+
+async def _until_idle(session: WebsocketSession, idle: float) -> None:
+    while session.closed_code is None:
+        try:
+            await session.receive(timeout=idle)
+        except (TimeoutError, ConnectionError):
+            return
+

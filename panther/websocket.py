@@ -1,0 +1,329 @@
+"""WebSocket endpoints, and reaching any live connection from anywhere.
+
+Write one class per endpoint and route it like an API::
+
+    from panther.websocket import GenericWebsocket, send_message_to_websocket
+
+    class BookWebsocket(GenericWebsocket):
+        async def connect(self, **kwargs):
+            await self.accept()
+
+        async def receive(self, data: str | bytes):
+            await self.send(data)
+
+    urls = {'ws/book/': BookWebsocket}
+
+    # From an API, a background job or another worker:
+    await send_message_to_websocket(connection_id, {'new': 'book'})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any
+
+from panther import runtime as _runtime
+from panther import status
+from panther.base_request import BaseRequest
+from panther.connection_ids import new_connection_id
+from panther.runtime import encode_payload
+from panther.types import Message, Send
+from panther.websocket_state import WebsocketState, check
+
+__all__ = [
+    'GenericWebsocket',
+    'Websocket',
+    'close_websocket_connection',
+    'group_members',
+    'send_message_to_group',
+    'send_message_to_websocket',
+]
+
+logger = logging.getLogger('panther')
+
+_CONNECTING = WebsocketState.CONNECTING
+_CONNECTED = WebsocketState.CONNECTED
+_CLOSED = WebsocketState.CLOSED
+
+
+class GenericWebsocket(BaseRequest):
+    """Base class of a WebSocket endpoint.
+
+    Override ``connect`` (accept or close there; otherwise the handshake is
+    rejected), ``receive`` (``str`` for text frames, ``bytes`` for binary, or a
+    pydantic model when annotated with one) and optionally ``disconnect``.
+    ``auth`` and ``permissions`` are async callables called with the connection.
+    """
+
+    auth: Any = None
+    permissions: Any = None
+
+    # Internals live in slots so a connection costs little memory; user subclasses
+    # still get a __dict__ for their own attributes.
+    __slots__ = (
+        '__dict__',
+        '_asgi_send',
+        '_close_code',
+        '_closed_by_app',
+        '_cookies',
+        '_groups',
+        '_headers',
+        '_limits',
+        '_outbox',
+        '_query_params',
+        '_runtime',
+        '_state',
+        '_writer',
+        '_writing',
+        'connection_id',
+        'path_variables',
+        'scope',
+        'user',
+    )
+
+    def _setup(self, scope: Any, send: Send, runtime: _runtime.Runtime) -> None:
+        self._bind(scope)
+        self._asgi_send = send
+        self._runtime = runtime
+        self._limits = runtime.limits
+        self._state = _CONNECTING
+        self._closed_by_app = False
+        self._close_code: int | None = None
+        self._outbox: deque[Message] | None = None
+        self._writing = False
+        self._writer: asyncio.Task[None] | None = None
+        self._groups: set[str] | None = None
+        self.connection_id: str | None = None
+
+    # -- hooks users override --------------------------------------------------
+
+    async def connect(self, **kwargs: Any) -> None:
+        """Called after auth and permissions with the path variables; accept here."""
+
+    async def receive(self, data: str | bytes) -> None:
+        """Called for every incoming message."""
+
+    async def disconnect(self, code: int) -> None:
+        """Called exactly once when an accepted connection ends, whoever ended it."""
+
+    # -- state ----------------------------------------------------------------
+
+    @property
+    def state(self) -> WebsocketState:
+        return self._state
+
+    @property
+    def is_connected(self) -> bool:
+        return self._state is _CONNECTED
+
+    # -- actions ----------------------------------------------------------------
+
+    async def accept(self, subprotocol: str | None = None, headers: dict[str, str] | None = None) -> None:
+        """Complete the handshake; ``self.connection_id`` is set from here on."""
+        check('accept()', self._state, (_CONNECTING,))
+        message: dict[str, Any] = {'type': 'websocket.accept', 'subprotocol': subprotocol}
+        if headers:
+            message['headers'] = [(k.lower().encode('latin-1'), v.encode('latin-1')) for k, v in headers.items()]
+        runtime = self._runtime
+        if not runtime.worker_id or runtime._started is None or not runtime._started.is_set():
+            await runtime.start()
+        await self._asgi_send(message)
+        self.connection_id = new_connection_id(runtime.worker_id)
+        self._state = _CONNECTED
+        runtime.registry.add(self)
+
+    async def send(self, data: Any = None) -> None:
+        """Send ``data``: ``str`` as a text frame, ``bytes`` as binary, anything else as JSON text.
+
+        Sends are delivered in order with every other send to this connection,
+        including those from ``send_message_to_websocket``.
+        """
+        if self._state is not _CONNECTED:
+            if self._state is _CLOSED and not self._closed_by_app:
+                logger.debug('send on %s dropped: the peer has gone', self.connection_id)
+                return
+            check('send()', self._state, (_CONNECTED,))
+        kind = type(data)
+        if kind is str:
+            message = {'type': 'websocket.send', 'text': data}
+        elif kind is bytes:
+            message = {'type': 'websocket.send', 'bytes': data}
+        else:
+            message = _frame(encode_payload(data))
+        if self._writing or self._outbox:
+            self._enqueue(message)
+            return
+        # Nothing queued: write directly, so the connection's own sends cost no task.
+        self._writing = True
+        try:
+            await self._asgi_send(message)
+        except OSError:
+            self._peer_gone()
+        finally:
+            self._writing = False
+            if self._outbox and self._writer is None:
+                self._writer = asyncio.get_running_loop().create_task(self._flush())
+
+    async def close(self, code: int = status.WS_1000_NORMAL_CLOSURE, reason: str = '') -> None:
+        """Close the connection, or reject the handshake if it was not accepted yet."""
+        if self._state is _CLOSED and not self._closed_by_app:
+            return  # the peer went first; nothing left to close
+        check('close()', self._state, (_CONNECTING, _CONNECTED))
+        message = {'type': 'websocket.close', 'code': code, 'reason': reason}
+        was_connecting = self._state is _CONNECTING
+        self._state = _CLOSED
+        self._closed_by_app = True
+        self._close_code = code
+        if was_connecting or not (self._writing or self._outbox):
+            try:
+                await self._asgi_send(message)
+            except OSError:
+                logger.debug('close of %s: the peer had already gone', self.connection_id)
+        else:
+            self._enqueue(message, force=True)
+
+    async def join_group(self, name: str) -> None:
+        """Join group ``name``; ``send_message_to_group(name, ...)`` then reaches this connection."""
+        check('join_group()', self._state, (_CONNECTED,))
+        if self._groups is None:
+            self._groups = set()
+        if name not in self._groups:
+            self._groups.add(name)
+            await self._runtime.join(name, self.connection_id)  # type: ignore[arg-type]
+
+    async def leave_group(self, name: str) -> None:
+        """Leave group ``name`` (no error if not a member)."""
+        if self._groups and name in self._groups:
+            self._groups.discard(name)
+            await self._runtime.leave(name, self.connection_id)  # type: ignore[arg-type]
+
+    @property
+    def groups(self) -> frozenset[str]:
+        return frozenset(self._groups or ())
+
+    # -- the outgoing queue (internal) --------------------------------------------
+
+    def _push(self, payload: str | bytes) -> None:
+        """A send from outside this connection's task: queue it, never wait."""
+        if self._state is not _CONNECTED:
+            logger.debug('send to %s dropped: connection is %s', self.connection_id, self._state.value)
+            return
+        self._enqueue(_frame(payload))
+
+    def _enqueue(self, message: Message, force: bool = False) -> None:
+        outbox = self._outbox
+        if outbox is None:
+            outbox = self._outbox = deque()
+        if not force and len(outbox) >= self._limits.send_queue_size:
+            self._overflow()
+            return
+        outbox.append(message)
+        if not self._writing and self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        self._writing = True
+        outbox = self._outbox
+        try:
+            while outbox:
+                message = outbox.popleft()
+                await self._asgi_send(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.debug('writing to %s failed: %r', self.connection_id, exc)
+            if outbox:
+                outbox.clear()
+            self._peer_gone()
+        finally:
+            self._writing = False
+            self._writer = None
+
+    def _overflow(self) -> None:
+        size = self._limits.send_queue_size
+        logger.warning(
+            'closing %s with 1013: %d messages wait to be sent (WS_SEND_QUEUE_SIZE); the client is too slow',
+            self.connection_id, size,
+        )
+        self._state = _CLOSED
+        self._closed_by_app = True
+        self._close_code = status.WS_1013_TRY_AGAIN_LATER
+        if self._outbox:
+            self._outbox.clear()
+        writer = self._writer
+        if writer is not None:
+            # It is stuck waiting for the client to read; the close must not queue behind it.
+            writer.cancel()
+            self._writer = None
+        self._writing = False
+        self._enqueue({'type': 'websocket.close', 'code': status.WS_1013_TRY_AGAIN_LATER,
+                       'reason': 'send queue full'}, force=True)
+
+    def _close_from_outside(self, code: int, reason: str) -> None:
+        """``close_websocket_connection``: ordered after every send queued before it."""
+        if self._state is not _CONNECTED:
+            return
+        self._state = _CLOSED
+        self._closed_by_app = True
+        self._close_code = code
+        self._enqueue({'type': 'websocket.close', 'code': code, 'reason': reason}, force=True)
+
+    def _peer_gone(self) -> None:
+        if self._state is not _CLOSED:
+            self._state = _CLOSED
+            self._closed_by_app = False
+
+
+def _frame(payload: str | bytes) -> Message:
+    if type(payload) is str:
+        return {'type': 'websocket.send', 'text': payload}
+    return {'type': 'websocket.send', 'bytes': payload}
+
+
+#: The same class under the name the reference documentation also uses.
+Websocket = GenericWebsocket
+
+
+async def _started() -> _runtime.Runtime:
+    runtime = _runtime.current()
+    if not runtime.worker_id:
+        await runtime.start()
+    return runtime
+
+
+async def send_message_to_websocket(connection_id: str, data: Any) -> None:
+    """Send ``data`` to the connection ``connection_id``, wherever it lives.
+
+    A connection that no longer exists is skipped with a debug log, never an error::
+
+        await send_message_to_websocket(connection_id='7e82d57c9ec0478787b01916910a9f45', data='hi')
+    """
+    await (await _started()).send(connection_id, data)
+
+
+async def close_websocket_connection(
+    connection_id: str, code: int = status.WS_1000_NORMAL_CLOSURE, reason: str = ''
+) -> None:
+    """Close the connection ``connection_id`` wherever it lives, after the sends queued before."""
+    await (await _started()).close(connection_id, code, reason)
+
+
+async def send_message_to_group(name: str, data: Any, exclude: str | list[str] | None = None) -> None:
+    """Send ``data`` once to every member of group ``name`` on every worker and machine.
+
+    ``exclude`` is a connection id (or a list of them) to leave out, e.g. the sender.
+    """
+    if exclude is None:
+        skip: tuple[str, ...] = ()
+    elif isinstance(exclude, str):
+        skip = (exclude,)
+    else:
+        skip = tuple(exclude)
+    await (await _started()).group_send(name, data, skip)
+
+
+async def group_members(name: str) -> list[str]:
+    """Connection ids of the live members of group ``name`` across all workers and machines."""
+    return await (await _started()).group_members(name)

@@ -1,0 +1,232 @@
+"""Driving one WebSocket connection through its documented flow.
+
+handshake -> origin -> path variables -> auth -> permissions -> connect()
+-> receive() per message -> disconnect() -> cleanup
+
+Everything that can be decided once per class (guards, argument conversion, the
+typed-message decoder) is prepared at start-up, so a message only pays for the
+size check and the user's ``receive``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from panther import status
+from panther.converters import ArgumentPlan, PathVariableError, build_plan
+from panther.exceptions import ConfigError
+from panther.guards import Guard, as_guard, as_guards, static_attr
+from panther.origins import origin_allowed
+from panther.runtime import Runtime
+from panther.types import Receive, Scope, Send
+from panther.websocket import GenericWebsocket
+from panther.websocket_state import WebsocketState
+
+logger = logging.getLogger('panther')
+
+
+def _typed_model(cls: type[GenericWebsocket]) -> type[BaseModel] | None:
+    """The pydantic model ``receive`` is annotated with, if any."""
+    receive = cls.receive
+    if receive is GenericWebsocket.receive:
+        return None
+    try:
+        import typing
+
+        hints = typing.get_type_hints(receive)
+    except Exception:
+        return None
+    params = [p for p in inspect.signature(receive).parameters if p != 'self']
+    if not params:
+        return None
+    annotation = hints.get(params[0])
+    if inspect.isclass(annotation) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _validation_detail(error: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {'loc': list(e['loc']), 'msg': e['msg'], 'type': e['type']}
+        for e in error.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+class WebsocketEndpoint:
+    """One routed ``GenericWebsocket`` subclass, prepared at start-up."""
+
+    def __init__(self, cls: type[GenericWebsocket], variables: tuple[str, ...], ws_authentication: Guard | None):
+        name = cls.__qualname__
+        self.cls = cls
+        auth = static_attr(cls, 'auth')
+        self.auth: Guard | None = as_guard(auth, where=f'{name}.auth') if auth is not None else None
+        self.default_auth = ws_authentication
+        self.permissions = as_guards(static_attr(cls, 'permissions'), where=f'{name}.permissions')
+        self.plan: ArgumentPlan = build_plan(cls.connect, variables, owner=f'{name}.connect()', skip=('self',))
+        self.model = _typed_model(cls)
+        for hook in ('connect', 'receive', 'disconnect'):
+            if not inspect.iscoroutinefunction(getattr(cls, hook)):
+                raise ConfigError('URLS', f'{name}.{hook}() must be "async def"')
+
+    async def __call__(
+        self, scope: Scope, receive: Receive, send: Send, raw: dict[str, str], runtime: Runtime
+    ) -> None:
+        message = await receive()
+        if message['type'] != 'websocket.connect':
+            return
+        limits = runtime.limits
+        if not origin_allowed(scope, limits.allowed_origins):
+            logger.info('WebSocket %s rejected: origin not in WS_ALLOWED_ORIGINS', scope['path'])
+            await reject_handshake(send)
+            return
+        if limits.max_connections is not None and len(runtime.registry) >= limits.max_connections:
+            logger.warning('WebSocket %s rejected: WS_MAX_CONNECTIONS (%d) reached',
+                           scope['path'], limits.max_connections)
+            await reject_handshake(send)
+            return
+
+        connection = self.cls()
+        connection._setup(scope, send, runtime)
+        try:
+            kwargs = self.plan.convert(raw)
+        except PathVariableError as exc:
+            logger.info('WebSocket %s rejected: %s', scope['path'], exc)
+            await reject_handshake(send)
+            return
+        connection.path_variables = kwargs
+
+        if not await self._authenticate(connection) or not await self._authorize(connection):
+            await reject_handshake(send)
+            return
+
+        try:
+            await connection.connect(**kwargs)
+        except Exception:
+            logger.exception('%s.connect() raised; connection closed with 1011', self.cls.__qualname__)
+            await self._crash(connection)
+            await self._finish(connection, status.WS_1011_INTERNAL_ERROR)
+            return
+        state = connection._state
+        if state is WebsocketState.CONNECTING:
+            logger.debug('%s.connect() did not accept; handshake rejected', self.cls.__qualname__)
+            await reject_handshake(send)
+            return
+        if connection.connection_id is None:
+            return  # closed (rejected) inside connect() before accepting
+        code = await self._serve(connection, receive)
+        await self._finish(connection, code)
+
+    async def _serve(self, connection: GenericWebsocket, receive: Receive) -> int:
+        """The per-message loop; returns the close code."""
+        handler = connection.receive
+        model = self.model
+        max_size = connection._limits.max_message_size
+        text_safe = max_size // 4  # a str of this many characters cannot exceed max_size bytes
+        while True:
+            message = await receive()
+            kind = message['type']
+            if kind == 'websocket.receive':
+                if connection._state is not WebsocketState.CONNECTED:
+                    continue  # closing: late messages from the peer are ignored
+                data = message.get('text')
+                if data is None:
+                    data = message.get('bytes') or b''
+                    too_big = len(data) > max_size
+                else:
+                    too_big = len(data) > text_safe and len(data.encode()) > max_size
+                if too_big:
+                    logger.info('closing %s with 1009: message over WS_MAX_MESSAGE_SIZE', connection.connection_id)
+                    await connection.close(status.WS_1009_MESSAGE_TOO_BIG, 'message too big')
+                    continue
+                try:
+                    if model is None:
+                        await handler(data)
+                    else:
+                        await self._receive_typed(connection, model, data)
+                except Exception:
+                    logger.exception('%s.receive() raised; connection %s closed with 1011',
+                                     self.cls.__qualname__, connection.connection_id)
+                    await self._crash(connection)
+            elif kind == 'websocket.disconnect':
+                code = connection._close_code if connection._closed_by_app else None
+                return code or message.get('code', status.WS_1005_NO_STATUS_RCVD)
+
+    async def _receive_typed(self, connection: GenericWebsocket, model: type[BaseModel], data: Any) -> None:
+        try:
+            value = model.model_validate_json(data)
+        except ValidationError as exc:
+            await connection.send({'detail': _validation_detail(exc)})
+            return
+        await connection.receive(value)  # type: ignore[arg-type]
+
+    async def _authenticate(self, connection: GenericWebsocket) -> bool:
+        auth = self.auth
+        if auth is None:
+            auth = self.default_auth
+            if auth is None or not connection.has_credentials():
+                return True
+        try:
+            connection.user = await auth(connection)
+        except Exception as exc:
+            logger.error('WebSocket %s rejected by authentication: %s', connection.path, exc)
+            return False
+        return True
+
+    async def _authorize(self, connection: GenericWebsocket) -> bool:
+        for permission in self.permissions:
+            try:
+                allowed = await permission(connection)
+            except Exception:
+                logger.exception('permission %r raised; handshake rejected', permission)
+                return False
+            if not allowed:
+                logger.info('WebSocket %s rejected by permission %s', connection.path,
+                            getattr(permission, '__qualname__', type(permission).__qualname__))
+                return False
+        return True
+
+    async def _crash(self, connection: GenericWebsocket) -> None:
+        state = connection._state
+        try:
+            if state is WebsocketState.CONNECTING:
+                await reject_handshake(connection._asgi_send)
+            elif state is WebsocketState.CONNECTED:
+                await connection.close(status.WS_1011_INTERNAL_ERROR, 'Internal Server Error')
+        except Exception:
+            logger.debug('could not close crashed connection %s', connection.connection_id, exc_info=True)
+
+    async def _finish(self, connection: GenericWebsocket, code: int) -> None:
+        """Run ``disconnect`` once and forget the connection, however it ended."""
+        connection_id = connection.connection_id
+        if connection_id is None:
+            return
+        if connection._state is WebsocketState.CONNECTED:
+            connection._state = WebsocketState.CLOSED
+        runtime = connection._runtime
+        try:
+            await connection.disconnect(code)
+        except Exception:
+            logger.exception('%s.disconnect() raised', self.cls.__qualname__)
+        finally:
+            for name in runtime.registry.remove(connection_id):
+                try:
+                    await runtime._bus().group_discard(name, connection_id)
+                except Exception:
+                    logger.exception('could not leave group %r for %s', name, connection_id)
+            writer = connection._writer
+            if writer is not None and not writer.done():
+                writer.cancel()
+
+
+async def reject_handshake(send: Send) -> None:
+    """Refuse a handshake; uvicorn answers a close-before-accept with HTTP 403.
+
+    The ``websocket.http.response`` extension could carry the real status, but
+    uvicorn's default (sans-I/O) protocol logs a spurious ERROR for every such
+    rejection, which would flood logs under a handshake flood.
+    """
+    await send({'type': 'websocket.close', 'code': status.WS_1008_POLICY_VIOLATION})

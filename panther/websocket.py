@@ -27,6 +27,7 @@ from typing import Any
 from panther import runtime as _runtime
 from panther import status
 from panther.base_request import BaseRequest
+from panther.closing import send_close
 from panther.connection_ids import new_connection_id
 from panther.runtime import encode_payload
 from panther.types import Message, Send
@@ -178,7 +179,7 @@ class GenericWebsocket(BaseRequest):
         self._close_code = code
         if was_connecting or not (self._writing or self._outbox):
             try:
-                await self._asgi_send(message)
+                await send_close(self._asgi_send, message, self._limits.close_timeout)
             except OSError:
                 logger.debug('close of %s: the peer had already gone', self.connection_id)
         else:
@@ -229,7 +230,10 @@ class GenericWebsocket(BaseRequest):
         try:
             while outbox:
                 message = outbox.popleft()
-                await self._asgi_send(message)
+                if 'code' in message:  # only a close carries a code; it must not wait forever
+                    await send_close(self._asgi_send, message, self._limits.close_timeout)
+                else:
+                    await self._asgi_send(message)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -269,6 +273,10 @@ class GenericWebsocket(BaseRequest):
         self._closed_by_app = True
         self._close_code = code
         self._enqueue({'type': 'websocket.close', 'code': code, 'reason': reason}, force=True)
+        if self._writer is None:
+            # A direct send is in flight and may be waiting on a peer that does not read; the
+            # close gets a writer of its own so its WS_CLOSE_TIMEOUT can still free the connection.
+            self._writer = asyncio.get_running_loop().create_task(self._flush())
 
     def _peer_gone(self) -> None:
         if self._state is not _CLOSED:

@@ -20,6 +20,7 @@ from panther.registry import Registry
 from panther.serialization import dumps_text
 
 if TYPE_CHECKING:
+    from panther.idle import IdleSweeper
     from panther.limits import Limits
 
 logger = logging.getLogger('panther')
@@ -53,6 +54,10 @@ class Runtime:
         self.worker_id = ''
         self.bus: Bus | None = None
         self._started: asyncio.Event | None = None
+        # Handshakes past the WS_MAX_CONNECTIONS check and not yet finished (panther.websocket_endpoint).
+        self.admitted = 0
+        # Started with the first connection under WS_IDLE_TIMEOUT (panther.idle).
+        self.idle: IdleSweeper | None = None
 
     def make_current(self) -> None:
         global _current
@@ -79,17 +84,32 @@ class Runtime:
             self._started.set()
 
     async def stop(self, code: int = 1001, reason: str = 'server shutting down') -> None:
-        """Close every live connection, wait for them to end (bounded), then stop the bus."""
+        """Close every live connection, wait (at most WS_SHUTDOWN_TIMEOUT) for them to end, then stop the bus.
+
+        Under uvicorn (also as gunicorn's worker) the server has already closed
+        every connection with 1012 before the app hears of the shutdown, and the
+        ``disconnect`` hooks have run; this covers servers that leave it to the app.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.limits.shutdown_timeout
+        if self.idle is not None:
+            await self.idle.stop()
+            self.idle = None
         connections = list(self.registry.connections.values())
         for connection in connections:
             connection._close_from_outside(code, reason)
-        if connections:
-            deadline = asyncio.get_running_loop().time() + self.limits.shutdown_timeout
-            # Polling keeps the registry free of shutdown bookkeeping on the hot path.
-            while self.registry.connections and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
+        # Polling keeps the registry free of shutdown bookkeeping on the hot path.
+        while self.registry.connections and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        if self.registry.connections:
+            logger.warning('%d connection(s) still open after WS_SHUTDOWN_TIMEOUT (%s s); their disconnect() '
+                           'hooks may not run', len(self.registry.connections), self.limits.shutdown_timeout)
         if self.bus is not None:
-            await self.bus.stop()
+            try:
+                async with asyncio.timeout(max(deadline - loop.time(), 1.0)):
+                    await self.bus.stop()
+            except TimeoutError:
+                logger.warning('the %s bus did not stop within WS_SHUTDOWN_TIMEOUT', self.bus.kind)
         self.bus = None
         self.worker_id = ''
         self._started = None

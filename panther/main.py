@@ -21,6 +21,7 @@ from panther.converters import PathVariableError
 from panther.exceptions import APIError, NotFoundAPIError, UpgradeRequiredAPIError
 from panther.guards import as_guard
 from panther.limits import Limits
+from panther.origins import hijacking_warning
 from panther.request import Request
 from panther.response import Response
 from panther.routing import Router
@@ -72,6 +73,13 @@ class Panther:
                 route.endpoint = WebsocketEndpoint(target, route.variables, ws_auth)
             else:
                 route.endpoint = HTTPEndpoint(target, route.variables, http_auth)
+        warning = hijacking_warning(
+            (source for r in self.router.routes if isinstance(r.endpoint, WebsocketEndpoint)
+             for source in r.endpoint.auth_sources()),
+            self.limits.allowed_origins,
+        )
+        if warning:
+            logger.warning(warning)
         self.runtime = Runtime(self.limits, config)
         self.runtime.make_current()
         self.built_pid = os.getpid()

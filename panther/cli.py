@@ -9,6 +9,7 @@ one line on stderr and exit status 1 instead of a traceback from a worker.
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import sys
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import click
 
 from panther.exceptions import ConfigError
+from panther.log_masking import write_uvicorn_log_config
 
 
 def load_app(target: str) -> Any:
@@ -52,6 +54,9 @@ def uvicorn_args(target: str, app: Any, extra: list[str]) -> list[str]:
             args += ['--ws-ping-interval', str(limits.ping_interval)]
         if not _has_option(extra, '--ws-ping-timeout') and limits.ping_timeout is not None:
             args += ['--ws-ping-timeout', str(limits.ping_timeout)]
+        if not _has_option(extra, '--timeout-graceful-shutdown'):
+            # Without it uvicorn waits forever on a peer that never reads its close frame.
+            args += ['--timeout-graceful-shutdown', str(max(1, math.ceil(limits.shutdown_timeout)))]
     return args
 
 
@@ -71,6 +76,10 @@ def run(ctx: click.Context, target: str) -> None:
 
     app = load_app(target)
     args = uvicorn_args(target, app, list(ctx.args))
+    if not _has_option(args, '--log-config'):
+        # Tokens in query strings must not reach the access log; a user's own log config is theirs to mask.
+        colors = True if '--use-colors' in args else False if '--no-use-colors' in args else None
+        args += ['--log-config', write_uvicorn_log_config(colors)]
     try:
         uvicorn_cli.main(args=args, prog_name='panther run', standalone_mode=True)
     except ConfigError as exc:

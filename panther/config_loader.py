@@ -143,12 +143,14 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     'WS_ALLOWED_ORIGINS': _origins,
     'WS_MAX_MESSAGE_SIZE': lambda v: _number('WS_MAX_MESSAGE_SIZE', v, allow_none=False, integer=True),
     'WS_RATE_LIMIT': lambda v: _number('WS_RATE_LIMIT', v, allow_none=True),
+    'WS_RATE_LIMIT_BURST': lambda v: _number('WS_RATE_LIMIT_BURST', v, allow_none=True, integer=True),
     'WS_SEND_QUEUE_SIZE': lambda v: _number('WS_SEND_QUEUE_SIZE', v, allow_none=False, integer=True),
     'WS_IDLE_TIMEOUT': lambda v: _number('WS_IDLE_TIMEOUT', v, allow_none=True),
     'WS_PING_INTERVAL': lambda v: _number('WS_PING_INTERVAL', v, allow_none=True),
     'WS_PING_TIMEOUT': lambda v: _number('WS_PING_TIMEOUT', v, allow_none=True),
     'WS_MAX_CONNECTIONS': lambda v: _number('WS_MAX_CONNECTIONS', v, allow_none=True, integer=True),
     'WS_SHUTDOWN_TIMEOUT': lambda v: _number('WS_SHUTDOWN_TIMEOUT', v, allow_none=False),
+    'WS_CLOSE_TIMEOUT': lambda v: _number('WS_CLOSE_TIMEOUT', v, allow_none=False),
     'BUS_BUFFER_SIZE': lambda v: _number('BUS_BUFFER_SIZE', v, allow_none=False, integer=True),
 }
 

@@ -44,12 +44,15 @@ class Config:
     WS_ALLOWED_ORIGINS: list[str] | None = None
     WS_MAX_MESSAGE_SIZE: int = 1024 * 1024
     WS_RATE_LIMIT: float | None = None
+    WS_RATE_LIMIT_BURST: int | None = None  # None: max(1, WS_RATE_LIMIT) messages at once
     WS_SEND_QUEUE_SIZE: int = 1024
     WS_IDLE_TIMEOUT: float | None = None
     WS_PING_INTERVAL: float | None = 20.0
     WS_PING_TIMEOUT: float | None = 20.0
     WS_MAX_CONNECTIONS: int | None = None
     WS_SHUTDOWN_TIMEOUT: float = 5.0
+    # How long a close frame may wait behind data the peer does not read before the TCP connection is aborted.
+    WS_CLOSE_TIMEOUT: float = 5.0
 
     # How many messages the Redis bus keeps while Redis is unreachable.
     BUS_BUFFER_SIZE: int = 10_000

@@ -20,7 +20,9 @@ from panther import status
 from panther.converters import ArgumentPlan, PathVariableError, build_plan
 from panther.exceptions import ConfigError
 from panther.guards import Guard, as_guard, as_guards, static_attr
-from panther.origins import origin_allowed
+from panther.idle import IdleSweeper
+from panther.inbound import Inbound
+from panther.origins import origin_allowed, origin_of
 from panther.runtime import Runtime
 from panther.types import Receive, Scope, Send
 from panther.websocket import GenericWebsocket
@@ -72,6 +74,12 @@ class WebsocketEndpoint:
             if not inspect.iscoroutinefunction(getattr(cls, hook)):
                 raise ConfigError('URLS', f'{name}.{hook}() must be "async def"')
 
+    def auth_sources(self) -> list[tuple[str, Guard]]:
+        """``(where it was configured, auth)`` for the authentication this endpoint uses."""
+        if self.auth is not None:
+            return [(f'{self.cls.__qualname__}.auth', self.auth)]
+        return [('WS_AUTHENTICATION', self.default_auth)] if self.default_auth is not None else []
+
     async def __call__(
         self, scope: Scope, receive: Receive, send: Send, raw: dict[str, str], runtime: Runtime
     ) -> None:
@@ -79,16 +87,28 @@ class WebsocketEndpoint:
         if message['type'] != 'websocket.connect':
             return
         limits = runtime.limits
+        # Both checks come before anything the user wrote (auth, permissions, connect).
         if not origin_allowed(scope, limits.allowed_origins):
-            logger.info('WebSocket %s rejected: origin not in WS_ALLOWED_ORIGINS', scope['path'])
+            logger.info('WebSocket %s rejected: origin %r not in WS_ALLOWED_ORIGINS',
+                        scope['path'], origin_of(scope))
             await reject_handshake(send)
             return
-        if limits.max_connections is not None and len(runtime.registry) >= limits.max_connections:
+        # Counted from here rather than from accept(), so a burst of concurrent
+        # handshakes cannot all pass the check while their auth is still running.
+        if limits.max_connections is not None and runtime.admitted >= limits.max_connections:
             logger.warning('WebSocket %s rejected: WS_MAX_CONNECTIONS (%d) reached',
                            scope['path'], limits.max_connections)
             await reject_handshake(send)
             return
+        runtime.admitted += 1
+        try:
+            await self._handle(scope, receive, send, raw, runtime)
+        finally:
+            runtime.admitted -= 1
 
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, raw: dict[str, str], runtime: Runtime
+    ) -> None:
         connection = self.cls()
         connection._setup(scope, send, runtime)
         try:
@@ -117,15 +137,41 @@ class WebsocketEndpoint:
             return
         if connection.connection_id is None:
             return  # closed (rejected) inside connect() before accepting
-        code = await self._serve(connection, receive)
-        await self._finish(connection, code)
+        # What disconnect() hears if the server cancels this task (its shutdown timeout ran out).
+        code = status.WS_1001_GOING_AWAY
+        try:
+            code = await self._serve(connection, receive)
+        finally:
+            await self._finish(connection, code)
 
     async def _serve(self, connection: GenericWebsocket, receive: Receive) -> int:
+        """Run the receive loop; returns the close code.
+
+        The choice between the bare loop and the one under rate/idle limits is made
+        here, once per connection, so an unlimited app pays nothing per message.
+        """
+        limits = connection._limits
+        if not limits.watches_inbound:
+            return await self._receive_loop(connection, receive)
+        inbound = Inbound(connection, receive, limits)
+        if limits.idle_timeout is None:
+            return await self._receive_loop(connection, inbound)
+        runtime = connection._runtime
+        sweeper = runtime.idle
+        if sweeper is None:
+            sweeper = runtime.idle = IdleSweeper(limits.idle_timeout)
+        sweeper.watch(inbound)
+        try:
+            return await self._receive_loop(connection, inbound)
+        finally:
+            sweeper.forget(inbound)
+
+    async def _receive_loop(self, connection: GenericWebsocket, receive: Receive) -> int:
         """The per-message loop; returns the close code."""
         handler = connection.receive
         model = self.model
         max_size = connection._limits.max_message_size
-        text_safe = max_size // 4  # a str of this many characters cannot exceed max_size bytes
+        text_safe = max_size // 4  # a str of this many characters cannot exceed max_size bytes in UTF-8
         while True:
             message = await receive()
             kind = message['type']
@@ -137,7 +183,7 @@ class WebsocketEndpoint:
                     data = message.get('bytes') or b''
                     too_big = len(data) > max_size
                 else:
-                    too_big = len(data) > text_safe and len(data.encode()) > max_size
+                    too_big = len(data) > text_safe and (len(data) > max_size or len(data.encode()) > max_size)
                 if too_big:
                     logger.info('closing %s with 1009: message over WS_MAX_MESSAGE_SIZE', connection.connection_id)
                     await connection.close(status.WS_1009_MESSAGE_TOO_BIG, 'message too big')

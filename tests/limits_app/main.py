@@ -37,6 +37,15 @@ class EchoWebsocket(GenericWebsocket):
         record(f'{self.path} {code}')
 
 
+class RejectWebsocket(GenericWebsocket):
+    """Refuses in connect() (before accepting) or, with ?crash, raises there."""
+
+    async def connect(self, **kwargs):
+        if 'crash' in self.query_params:
+            raise RuntimeError('connect() failed on purpose')
+        await self.close()
+
+
 class Order(BaseModel):
     item: str
     quantity: int
@@ -81,6 +90,7 @@ URLS = {
     'ws/echo': EchoWebsocket,
     'ws/typed': TypedWebsocket,
     'ws/feed': FeedWebsocket,
+    'ws/reject': RejectWebsocket,
     'blast': blast,
 }
 

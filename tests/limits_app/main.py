@@ -8,7 +8,7 @@ import asyncio
 import json
 import os
 
-from pydantic import BaseModel
+from models import Order  # the app runs from its own folder
 
 from panther import Panther
 from panther.app import API
@@ -44,12 +44,6 @@ class RejectWebsocket(GenericWebsocket):
         if 'crash' in self.query_params:
             raise RuntimeError('connect() failed on purpose')
         await self.close()
-
-
-class Order(BaseModel):
-    item: str
-    quantity: int
-    tags: list[str] = []
 
 
 class TypedWebsocket(GenericWebsocket):

@@ -31,8 +31,8 @@ if not (Path(__file__).resolve().parent.parent / 'panther' / 'main.py').exists()
     _placeholder.Panther = None  # type: ignore[attr-defined]
     sys.modules.setdefault('panther.main', _placeholder)
 
-from panther.configs import config  # noqa: E402
-from panther.db.connection import close_database_sync  # noqa: E402
+from panther.configs import config
+from panther.db.connection import close_database_sync
 
 REDIS_START_TIMEOUT = 10.0
 

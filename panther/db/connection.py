@@ -53,7 +53,9 @@ def parse_database_config(value: Any) -> DatabaseSettings:
 
     engine = value.get('engine', 'sqlite')
     if not isinstance(engine, str) or engine.lower() not in ('sqlite', 'sqlite3'):
-        raise ConfigError('DATABASE', f"engine must be 'sqlite' (the embedded database), got {engine!r}")
+        raise ConfigError(
+            'DATABASE', f"engine must be 'sqlite' (the embedded database), got {engine!r}"
+        )
 
     path = value.get('path', DEFAULT_PATH)
     if isinstance(path, os.PathLike):

@@ -151,7 +151,8 @@ class RedisConnection:
             await probe.ping()
         except (RedisError, OSError) as exc:
             reason = ' '.join(str(exc).split()) or type(exc).__name__
-            raise ConfigError('REDIS', f'cannot connect to redis at {_address(raw)} ({reason})') from None
+            problem = f'cannot connect to redis at {_address(raw)} ({reason})'
+            raise ConfigError('REDIS', problem) from None
         finally:
             await probe.aclose()
         self._replace(build_client(raw), raw)

@@ -110,7 +110,9 @@ class Model(BaseModel):
         return obj
 
     @classmethod
-    async def find_one(cls, filters: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Self | None:
+    async def find_one(
+        cls, filters: Mapping[str, Any] | None = None, /, **kwargs: Any
+    ) -> Self | None:
         """Return the oldest row matching every filter, or ``None``.
 
         ::

@@ -47,7 +47,8 @@ _HASHED = re.compile(rf'scrypt\$(\d+)\$(\d+)\$(\d+)\$({_B64})\$({_B64})')
 
 
 def _scrypt(raw: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(raw.encode(), salt=salt, n=n, r=r, p=p, maxmem=256 * 1024 * 1024, dklen=32)
+    maxmem = 256 * 1024 * 1024
+    return hashlib.scrypt(raw.encode(), salt=salt, n=n, r=r, p=p, maxmem=maxmem, dklen=32)
 
 
 def hash_password(raw: str) -> str:

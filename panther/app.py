@@ -30,7 +30,7 @@ from panther.exceptions import (
     ConfigError,
     MethodNotAllowedAPIError,
 )
-from panther.guards import Guard, as_guard, as_guards, static_attr
+from panther.guards import Guard, as_guard, as_guards, guard_name, static_attr
 from panther.request import Request
 from panther.response import Response
 
@@ -147,8 +147,12 @@ class HTTPEndpoint:
                 return
         try:
             request.user = await auth(request)
+        except AuthenticationAPIError:
+            # The authentication logged its own one-line reason.
+            logger.debug('%s %s: authentication refused', request.method, request.path)
+            raise
         except APIError:
             raise
         except Exception as exc:
-            logger.error('%s Error: "%s"', type(auth).__qualname__, exc)
+            logger.error('%s Error: "%s"', guard_name(auth), str(exc) or type(exc).__name__)
             raise AuthenticationAPIError() from None

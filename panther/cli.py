@@ -77,5 +77,75 @@ def run(ctx: click.Context, target: str) -> None:
         raise click.ClickException(f'configuration error: {exc}') from None
 
 
+def _run_with_database(coroutine_factory: Any) -> Any:
+    """Run a database coroutine, then close the engine so the command exits promptly."""
+    import asyncio
+
+    from panther.db.connection import close_database
+
+    async def body() -> Any:
+        try:
+            return await coroutine_factory()
+        finally:
+            await close_database()
+
+    return asyncio.run(body())
+
+
+@main.command()
+@click.argument('target')
+@click.option('--username', help='Skip the username prompt.')
+@click.option('--password', help='Skip the password prompt (visible in shell history: scripts only).')
+def createuser(target: str, username: str | None, password: str | None) -> None:
+    """Create a user in TARGET's (module:app) database with its USER_MODEL; prints the new id."""
+    from panther.db import DuplicateError
+    from panther.db.models import get_user_model
+
+    load_app(target)
+    try:
+        model = get_user_model()
+    except ConfigError as exc:
+        raise click.ClickException(f'configuration error: {exc}') from None
+    if username is None:
+        username = click.prompt('Username')
+    if not username or not username.strip():
+        raise click.ClickException('the username must not be empty')
+    if password is None:
+        password = click.prompt('Password', hide_input=True, confirmation_prompt=True)
+    if not password:
+        raise click.ClickException('the password must not be empty')
+    try:
+        user = _run_with_database(lambda: model.create_user(username.strip(), password))
+    except DuplicateError:
+        raise click.ClickException(f'a user named {username.strip()!r} already exists') from None
+    except ConfigError as exc:
+        raise click.ClickException(f'configuration error: {exc}') from None
+    click.echo(f'created user {user.username!r} with id {user.id}')
+
+
+@main.command()
+@click.argument('target')
+@click.argument('user_id')
+def token(target: str, user_id: str) -> None:
+    """Print an access token for the user USER_ID of TARGET (module:app)."""
+    from panther.authentications import JWTAuthentication, jwt_settings
+    from panther.db.models import get_user_model
+
+    load_app(target)
+    try:
+        jwt_settings()
+        model = get_user_model()
+    except ConfigError as exc:
+        raise click.ClickException(f'configuration error: {exc}') from None
+    key: int | str = int(user_id) if user_id.isdigit() else user_id
+    try:
+        user = _run_with_database(lambda: model.find_one(id=key))
+    except ConfigError as exc:
+        raise click.ClickException(f'configuration error: {exc}') from None
+    if user is None:
+        raise click.ClickException(f'no user with id {user_id}')
+    click.echo(JWTAuthentication.encode_token(user.id))
+
+
 if __name__ == '__main__':
     main()

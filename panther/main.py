@@ -22,6 +22,7 @@ from panther.exceptions import APIError, NotFoundAPIError, UpgradeRequiredAPIErr
 from panther.guards import as_guard
 from panther.limits import Limits
 from panther.request import Request
+from panther.resources import close_resources, open_resources
 from panther.response import Response
 from panther.routing import Router
 from panther.runtime import Runtime
@@ -124,6 +125,7 @@ class Panther:
             message = await receive()
             if message['type'] == 'lifespan.startup':
                 try:
+                    await open_resources(self.config)
                     await self.runtime.start()
                 except Exception as exc:
                     logger.error('start-up failed: %s', exc)
@@ -136,6 +138,7 @@ class Panther:
                     await self.runtime.stop()
                 except Exception:
                     logger.exception('shutdown did not complete cleanly')
+                await close_resources(self.config)
                 await send({'type': 'lifespan.shutdown.complete'})
                 return
 

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ValidationError
 
 from panther import status
 from panther.converters import ArgumentPlan, PathVariableError, build_plan
-from panther.exceptions import ConfigError
-from panther.guards import Guard, as_guard, as_guards, static_attr
+from panther.exceptions import AuthenticationAPIError, ConfigError
+from panther.guards import Guard, as_guard, as_guards, guard_name, static_attr
 from panther.origins import origin_allowed
 from panther.runtime import Runtime
 from panther.types import Receive, Scope, Send
@@ -171,8 +171,12 @@ class WebsocketEndpoint:
                 return True
         try:
             connection.user = await auth(connection)
+        except AuthenticationAPIError:
+            # The authentication logged its own one-line reason.
+            logger.debug('WebSocket %s rejected by authentication', connection.path)
+            return False
         except Exception as exc:
-            logger.error('WebSocket %s rejected by authentication: %s', connection.path, exc)
+            logger.error('%s Error: "%s"', guard_name(auth), str(exc) or type(exc).__name__)
             return False
         return True
 

@@ -145,7 +145,8 @@ async def test_login_returns_a_pair_and_records_the_login(app, user):
     stored = await BaseUser.find_one(id=user.id)
     assert stored.last_login is not None
     assert datetime.now(UTC) - stored.last_login < timedelta(minutes=1)
-    response = await APIClient(app).request('GET', '/api/header/', headers=credentials('header', tokens['access_token'])[0])
+    headers, _ = credentials('header', tokens['access_token'])
+    response = await APIClient(app).request('GET', '/api/header/', headers=headers)
     assert response.data['user'] == 'ali'
 
 

@@ -48,7 +48,9 @@ def _groups(cls: type, attribute: str) -> tuple[tuple[str, ...], ...]:
     groups = tuple((item,) if isinstance(item, str) else tuple(item) for item in value)
     for fields in groups:
         for name in fields:
-            if name not in cls.model_fields or name == 'id':  # type: ignore[attr-defined]
+            if name == 'id':
+                raise TypeError(f'{cls.__name__}.{attribute}: id is the primary key already')
+            if name not in cls.model_fields:  # type: ignore[attr-defined]
                 raise TypeError(f'{cls.__name__}.{attribute} names {name!r}, which is not a field')
     return groups
 

@@ -1,3 +1,6 @@
+import asyncio
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,3 +101,25 @@ async def test_open_database_fails_early(tmp_path: Path):
     config.DATABASE = {'path': 12}
     with pytest.raises(ConfigError, match=r'^DATABASE: path must be'):
         get_database()
+
+
+@pytest.mark.skipif(not hasattr(os, 'fork'), reason='needs fork')
+async def test_forked_child_opens_its_own_engine(tmp_path: Path):
+    # gunicorn --preload: the parent used the database before forking its workers.
+    config.DATABASE = {'path': str(tmp_path / 'shared.sqlite3')}
+    parent = await open_database()
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's thread does not exist here
+        code = 1
+        try:
+            async def child() -> bool:
+                engine = get_database()
+                await asyncio.wait_for(engine.ping(), 5)
+                return engine is not parent
+            code = 0 if asyncio.run(child()) else 2
+        finally:
+            sys.stdout.flush()
+            os._exit(code)
+    _, status = await asyncio.to_thread(os.waitpid, pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert get_database() is parent

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 from enum import Enum
 
 import pytest
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from panther.db import DatabaseError, DuplicateError, Model
 from panther.db.connection import get_database
@@ -229,3 +229,15 @@ async def test_concurrent_duplicate_inserts_keep_one():
     assert sum(isinstance(o, Book) for o in outcomes) == 1
     assert sum(isinstance(o, DuplicateError) for o in outcomes) == 49
     assert await Book.count(isbn='same') == 1
+
+
+async def test_excluded_fields_are_stored_but_not_dumped():
+    class Secret(Model):
+        name: str
+        token: str = Field(exclude=True)
+
+    secret = await Secret.insert_one(name='a', token='t0k')
+    assert secret.model_dump() == {'id': secret.id, 'name': 'a'}
+    assert (await Secret.find_one(token='t0k')).token == 't0k'
+    await secret.update(name='b')
+    assert (await Secret.find_one(id=secret.id)).token == 't0k'

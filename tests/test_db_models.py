@@ -69,6 +69,8 @@ def test_raw_password_is_hashed_on_validation():
     assert user.password != 's3cret' and is_password_hash(user.password)
     assert user.check_password('s3cret')
     assert 's3cret' not in repr(user) and 'scrypt' not in repr(user)
+    assert 'password' not in user.model_dump()
+    assert 'scrypt' not in user.model_dump_json()
     # An existing hash is kept as it is.
     assert BaseUser(username='ali', password=user.password).password == user.password
 

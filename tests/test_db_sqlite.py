@@ -163,6 +163,16 @@ async def test_bad_path_is_a_config_error(tmp_path: Path):
     await db.close()
 
 
+async def test_opening_is_retried_by_the_next_job(tmp_path: Path):
+    directory = tmp_path / 'later'
+    db = SQLiteDatabase(str(directory / 'x.sqlite3'))
+    with pytest.raises(ConfigError):
+        await db.ping()
+    directory.mkdir()
+    await db.ping()
+    await db.close()
+
+
 async def test_two_engines_on_one_file_share_data_and_constraints(tmp_path: Path):
     # Two engines on one file behave like two worker processes.
     path = str(tmp_path / 'shared.sqlite3')

@@ -11,8 +11,9 @@
 ``DATABASE = {}`` (the default) means a ``panther.sqlite3`` file in the working
 directory. The first query opens the engine; when ``config.DATABASE`` changes (a new
 app was built), the next query opens a new engine and the old one is closed once its
-queued jobs are done. Call ``await close_database()`` on shutdown, or between apps
-in a test suite::
+queued jobs are done. A process forked after the engine was opened (``gunicorn
+--preload``) opens its own: threads and SQLite handles do not survive ``fork``.
+Call ``await close_database()`` on shutdown, or between apps in a test suite::
 
     from panther.db.connection import close_database
 
@@ -73,6 +74,7 @@ def parse_database_config(value: Any) -> DatabaseSettings:
 _lock = threading.Lock()
 _engine: SQLiteDatabase | None = None
 _engine_source: dict[str, Any] | None = None
+_engine_pid: int | None = None
 
 
 def get_database() -> SQLiteDatabase:
@@ -83,16 +85,18 @@ def get_database() -> SQLiteDatabase:
         db = get_database()
         await db.ping()
     """
-    global _engine, _engine_source
+    global _engine, _engine_source, _engine_pid
     raw = config.DATABASE
     with _lock:
-        if _engine is not None and not _engine.closed and raw == _engine_source:
+        forked = _engine_pid != os.getpid()
+        if _engine is not None and not _engine.closed and raw == _engine_source and not forked:
             return _engine
         settings = parse_database_config(raw)
-        if _engine is not None:
+        if _engine is not None and not forked:
             _engine.close_nowait()
         _engine = SQLiteDatabase(settings.path, timeout=settings.timeout)
         _engine_source = dict(raw) if isinstance(raw, dict) else raw
+        _engine_pid = os.getpid()
         return _engine
 
 
@@ -108,10 +112,11 @@ async def open_database() -> SQLiteDatabase:
 
 
 def _take() -> SQLiteDatabase | None:
-    global _engine, _engine_source
+    global _engine, _engine_source, _engine_pid
     with _lock:
         engine, _engine, _engine_source = _engine, None, None
-    return engine
+        forked, _engine_pid = _engine_pid != os.getpid(), None
+    return None if forked else engine
 
 
 async def close_database() -> None:

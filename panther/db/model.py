@@ -24,7 +24,8 @@ The table is the class name in lower case (``book``) unless the class sets
 compared in their JSON form (datetimes as ISO strings, enums by value). Every write
 is validated by the model first, so a bad value raises pydantic's
 ``ValidationError`` and nothing is stored. Breaking a unique constraint raises
-``panther.db.DuplicateError``.
+``panther.db.DuplicateError``. A field declared with ``Field(exclude=True)`` is
+stored but left out of ``model_dump()`` and so out of JSON responses.
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ def _groups(cls: type, attribute: str) -> tuple[tuple[str, ...], ...]:
     groups = tuple((item,) if isinstance(item, str) else tuple(item) for item in value)
     for fields in groups:
         for name in fields:
-            if name not in cls.model_fields or name == 'id':  # type: ignore[attr-defined]
+            if name == 'id':
+                raise TypeError(f'{cls.__name__}.{attribute}: id is the primary key already')
+            if name not in cls.model_fields:  # type: ignore[attr-defined]
                 raise TypeError(f'{cls.__name__}.{attribute} names {name!r}, which is not a field')
     return groups
 
@@ -88,7 +91,12 @@ class Model(BaseModel):
         return {name: to_jsonable_python(value) for name, value in filters.items()}
 
     def _document(self) -> dict[str, Any]:
-        return self.model_dump(mode='json', exclude={'id'})
+        document = self.model_dump(mode='json', exclude={'id'})
+        # ``Field(exclude=True)`` hides a field from responses, not from the database.
+        for name, field in type(self).model_fields.items():
+            if field.exclude and name != 'id':
+                document[name] = to_jsonable_python(getattr(self, name))
+        return document
 
     @classmethod
     def _from_row(cls, row_id: int, document: Mapping[str, Any]) -> Self:

@@ -19,6 +19,8 @@ Passwords are stored as ``scrypt$<n>$<r>$<p>$<salt>$<hash>`` (base64 salt and ha
 A raw password given to the model (``insert_one(password=...)``,
 ``update(password=...)``) is hashed on validation, so a plain password never
 reaches the database; ``create_user`` and ``set_password`` hash off the event loop.
+The hash is stored but left out of ``model_dump()``, so returning a user from an
+API never sends it.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ class BaseUser(Model):
     __unique__ = ('username',)
 
     username: str
-    password: str = Field(repr=False)
+    password: str = Field(repr=False, exclude=True)
     date_created: datetime = Field(default_factory=lambda: datetime.now(UTC))
     last_login: datetime | None = None
 

@@ -27,6 +27,7 @@ import queue
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -148,20 +149,18 @@ class SQLiteDatabase:
 
     def _work(self) -> None:
         conn: sqlite3.Connection | None = None
-        error: Exception | None = None
-        try:
-            conn = self._connect()
-        except (sqlite3.Error, OSError) as exc:
-            error = exc
         while (item := self._jobs.get()) is not _STOP:
             job, future = item
             if not future.set_running_or_notify_cancel():
                 continue
             if conn is None:
-                future.set_exception(
-                    ConfigError('DATABASE', f'cannot open SQLite database {self.path!r} ({error})')
-                )
-                continue
+                # Opened by the first job (and retried by the next one if it failed).
+                try:
+                    conn = self._connect()
+                except (sqlite3.Error, OSError) as exc:
+                    problem = f'cannot open SQLite database {self.path!r} ({exc})'
+                    future.set_exception(ConfigError('DATABASE', problem))
+                    continue
             try:
                 result = job(conn)
             except BaseException as exc:
@@ -176,10 +175,28 @@ class SQLiteDatabase:
         conn = sqlite3.connect(
             self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
         )
-        if self.path != ':memory:':
-            conn.execute('PRAGMA journal_mode=WAL')
-            conn.execute('PRAGMA synchronous=NORMAL')
+        try:
+            if self.path != ':memory:':
+                self._use_wal(conn)
+                conn.execute('PRAGMA synchronous=NORMAL')
+        except BaseException:
+            conn.close()
+            raise
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        # Switching a new file to WAL takes an exclusive lock that the busy timeout
+        # does not cover; processes opening the file together retry until ``timeout``.
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                if conn.execute('PRAGMA journal_mode').fetchone()[0] != 'wal':
+                    conn.execute('PRAGMA journal_mode=WAL')
+                return
+            except sqlite3.OperationalError as exc:
+                if 'locked' not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
 
     # -- closing --------------------------------------------------------------------
 

@@ -12,89 +12,22 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import types
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-# ``panther/__init__.py`` imports ``panther.main``; until that module exists in this
-# tree, a placeholder lets the database tests import the package.
-if not (Path(__file__).resolve().parent.parent / 'panther' / 'main.py').exists():
-    _placeholder = types.ModuleType('panther.main')
-    _placeholder.Panther = None  # type: ignore[attr-defined]
-    sys.modules.setdefault('panther.main', _placeholder)
-
 from panther.configs import config
 from panther.db.connection import close_database_sync
-
-REDIS_START_TIMEOUT = 10.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-def _answers_ping(port: int) -> bool:
-    try:
-        with socket.create_connection(('127.0.0.1', port), timeout=0.5) as sock:
-            sock.sendall(b'PING\r\n')
-            return sock.recv(64).startswith(b'+PONG')
-    except OSError:
-        return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+from tests.servers import run_redis
 
 
 @pytest.fixture(scope='session')
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """Run ``redis-server`` on a free 127.0.0.1 port for the session; yield the port."""
-    binary = shutil.which('redis-server')
-    if binary is None:
-        pytest.skip('redis-server is not installed')
-    workdir = tmp_path_factory.mktemp('redis')
-    log_path = workdir / 'redis.log'
-    # A free port can be taken between choosing and binding it: try a few.
-    for _attempt in range(5):
-        port = _free_port()
-        with log_path.open('ab') as log:
-            process = subprocess.Popen(
-                [binary, '--port', str(port), '--bind', '127.0.0.1', '--save', '',
-                 '--appendonly', 'no', '--dir', str(workdir), '--protected-mode', 'no'],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )
-        deadline = time.monotonic() + REDIS_START_TIMEOUT
-        while process.poll() is None and time.monotonic() < deadline:
-            if _answers_ping(port):
-                break
-            time.sleep(0.05)
-        else:
-            _stop(process)
-            continue
-        break
-    else:
-        tail = log_path.read_text(errors='replace')[-2000:]
-        pytest.fail(f'redis-server did not start within {REDIS_START_TIMEOUT}s:\n{tail}')
-    try:
-        yield port
-    finally:
-        _stop(process)
+def redis_server() -> Iterator[int]:
+    """A real ``redis-server`` on a free 127.0.0.1 port for the session; yields the port."""
+    with run_redis() as server:
+        yield server.port
 
 
 @pytest.fixture

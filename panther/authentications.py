@@ -210,7 +210,9 @@ class JWTAuthentication(BaseAuthentication):
         if getattr(user, 'id', None) is None:
             raise ValueError('login() needs a stored user (one with an id)')
         tokens = cls._pair(user.id)
-        await user.update_last_login()
+        update_last_login = getattr(user, 'update_last_login', None)
+        if update_last_login is not None:  # a USER_MODEL that is not a BaseUser may not track it
+            await update_last_login()
         return tokens
 
     @classmethod

@@ -188,6 +188,10 @@ class _NeedsJWT(GenericWebsocket):
     auth = QueryParamJWTAuthentication
 
 
+class _NeedsJWTInstance(GenericWebsocket):
+    auth = CookieJWTAuthentication()  # built at import, before any configuration: checked at start-up
+
+
 class _NeedsJWTAPI(GenericAPI):
     auth = CookieJWTAuthentication
 
@@ -199,6 +203,7 @@ class _NeedsJWTAPI(GenericAPI):
     {'AUTHENTICATION': 'panther.authentications.JWTAuthentication', 'URLS': {}},
     {'WS_AUTHENTICATION': 'panther.authentications.QueryParamJWTAuthentication', 'URLS': {}},
     {'URLS': {'ws/': _NeedsJWT}},
+    {'URLS': {'ws/': _NeedsJWTInstance}},
     {'URLS': {'api/': _NeedsJWTAPI}},
 ])
 def test_jwt_auth_without_a_key_is_a_startup_error(settings):

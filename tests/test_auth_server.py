@@ -241,3 +241,30 @@ def test_notifications_example_end_to_end(tmp_path):
 
         asyncio.run(scenario())
         assert ali['access_token'] not in server.log()
+
+
+def test_notifications_page_in_a_headless_browser(tmp_path):
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    env = {'NOTIFICATIONS_DB': str(tmp_path / 'notifications.sqlite3')}
+    with serve('main:app', cwd=EXAMPLES / 'notifications', env=env) as server, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which('chromium'), args=['--no-sandbox'])
+        try:
+            page = browser.new_page()
+            page.goto(server.http + '/')
+            page.fill('#username', 'zed')
+            page.fill('#password', 'a passphrase')
+            page.click('#register')
+            page.wait_for_function("document.getElementById('status').textContent.includes('created')", timeout=10000)
+            page.click('#login button[type=submit]')
+            page.wait_for_function("document.getElementById('status').textContent.includes('signed in')",
+                                   timeout=10000)
+            page.fill('#to', '1')
+            page.fill('#message', 'note to self')
+            page.click('#send')
+            page.wait_for_selector('#inbox li', timeout=10000)
+            assert page.text_content('#inbox li') == 'zed: note to self'
+        finally:
+            browser.close()

@@ -170,25 +170,31 @@ class Panther:
                 return
 
     def banner(self) -> str:
-        """One short block saying what this worker runs with."""
+        """Three short lines saying what this worker runs with (logged once per worker at start-up)."""
         config, limits = self.config, self.limits
         ws_routes = sum(isinstance(r.endpoint, WebsocketEndpoint) for r in self.router.routes)
         bus = self.runtime.bus.kind if self.runtime.bus else 'not started'
 
-        def name(obj: Any) -> str:
-            return type(obj).__name__ if not isinstance(obj, type) and not callable(obj) else getattr(
-                obj, '__name__', type(obj).__name__)
+        def auth(obj: Any) -> str:
+            if obj is None:
+                return 'none'
+            return getattr(obj, '__qualname__', None) or type(obj).__qualname__
 
-        def limit(value: Any) -> str:
-            return 'off' if value is None else str(value)
+        def size(n: int) -> str:
+            for unit, scale in (('MiB', 1 << 20), ('KiB', 1 << 10)):
+                if n >= scale and n % scale == 0:
+                    return f'{n // scale} {unit}'
+            return f'{n} B'
 
+        def off(value: Any, unit: str = '') -> str:
+            return 'off' if value is None else f'{value:g}{unit}'
+
+        origins = 'any' if limits.allowed_origins is None else ' '.join(sorted(limits.allowed_origins)) or 'none'
         return '\n'.join([
-            f'panther app {self.name!r} (pid {os.getpid()}, worker {self.runtime.worker_id})',
-            f'  routes: {len(self.router.routes)} ({ws_routes} WebSocket)   websocket backend: {bus}',
-            f'  auth: http={name(config.AUTHENTICATION) if config.AUTHENTICATION else "none"}'
-            f' ws={name(config.WS_AUTHENTICATION) if config.WS_AUTHENTICATION else "none"}',
-            f'  limits: max message {limits.max_message_size} B, rate {limit(limits.rate_limit)}/s,'
-            f' send queue {limits.send_queue_size}, idle timeout {limit(limits.idle_timeout)} s,'
-            f' max connections {limit(limits.max_connections)},'
-            f' origins {"any" if limits.allowed_origins is None else sorted(limits.allowed_origins)}',
+            f'panther {self.name!r} ready (pid {os.getpid()}, worker {self.runtime.worker_id}): '
+            f'{len(self.router.routes)} routes, {ws_routes} WebSocket; websocket backend: {bus}',
+            f'  auth: http {auth(config.AUTHENTICATION)}, websocket {auth(config.WS_AUTHENTICATION)}',
+            f'  limits: message {size(limits.max_message_size)}, rate {off(limits.rate_limit, "/s")},'
+            f' send queue {limits.send_queue_size}, idle {off(limits.idle_timeout, "s")},'
+            f' ping {off(limits.ping_interval, "s")}, connections {off(limits.max_connections)}, origins {origins}',
         ])

@@ -276,6 +276,12 @@ class TestRequest:
                                headers={'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8'})
         assert response.data['data'] == {'name': 'caf\u00e9', 'tags': 'a', 'empty': ''}
 
+    def test_form_payload_from_a_dict(self, client):
+        # Every method takes (path, payload, headers, query_params) in that order, get included.
+        assert client.get('/echo/', None, {'User-Agent': 'positional'}, {'q': '1'}).data['agent'] == 'positional'
+        response = client.post('/echo/', {'a': 'b c'}, {'content-type': 'application/x-www-form-urlencoded'})
+        assert response.data['data'] == {'a': 'b c'}
+
     def test_get_has_no_data(self, client):
         assert client.get('/echo/').data['data'] is None
 
@@ -386,18 +392,9 @@ class TestResponses:
         response = client.get('/kinds/created/')
         assert response.status_code == 201 and response.headers['location'] == '/books/9/'
 
-    async def test_set_cookie_gives_one_header_each(self, client):
-        sent = []
-        app = client.app
-
-        async def receive():
-            return {'type': 'http.request', 'body': b''}
-
-        async def send(message):
-            sent.append(message)
-
-        await app({'type': 'http', 'method': 'GET', 'path': '/kinds/cookies/', 'headers': []}, receive, send)
-        cookies = [v.decode() for k, v in sent[0]['headers'] if k == b'set-cookie']
+    def test_set_cookie_gives_one_header_each(self, client):
+        response = client.get('/kinds/cookies/')
+        cookies = [v for k, v in response.raw_headers if k == 'set-cookie']
         assert cookies == ['access_token=abc; HttpOnly; Max-Age=60; Path=/; SameSite=Lax', 'theme=dark; Path=/']
 
     def test_header_injection_is_refused(self):

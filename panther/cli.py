@@ -81,12 +81,20 @@ def main() -> None:
 
 @main.command(context_settings={'ignore_unknown_options': True, 'allow_extra_args': True,
                                 'help_option_names': []})
-@click.argument('target')
+@click.argument('target', required=False)
 @click.pass_context
-def run(ctx: click.Context, target: str) -> None:
+def run(ctx: click.Context, target: str | None) -> None:
     """Serve TARGET (module:app) with uvicorn on 127.0.0.1:8000; uvicorn options pass through."""
     uvicorn_cli = importlib.import_module('uvicorn.main').main  # the click command, not uvicorn.run
     extra = list(ctx.args)
+    if target is None:
+        raise click.UsageError('missing MODULE:APP (like main:app); see "panther run --help"')
+    if target in ('--help', '-h') or '--help' in extra:
+        # Our options are uvicorn's, so its help is the accurate list.
+        click.echo('panther run MODULE:APP [uvicorn options]\n\n'
+                   'Serves the app with uvicorn on 127.0.0.1:8000 (options as below).\n')
+        uvicorn_cli.main(args=['--help'], prog_name='panther run', standalone_mode=True)
+        return
 
     log_level = _option_value(extra, '--log-level')
     if log_level:

@@ -113,3 +113,13 @@ def test_host_and_port_pass_through(app_dir):
             process.kill()
             process.wait(5)
         process.stdout.close()
+
+
+def test_help_lists_uvicorn_options_and_missing_target_is_a_usage_error(tmp_path):
+    command = [sys.executable, '-m', 'panther.cli', 'run']
+    shown = subprocess.run([*command, '--help'], cwd=tmp_path, env=_env(None), capture_output=True, text=True,
+                           timeout=30)
+    assert shown.returncode == 0
+    assert 'panther run MODULE:APP' in shown.stdout and '--workers INTEGER' in shown.stdout
+    missing = subprocess.run(command, cwd=tmp_path, env=_env(None), capture_output=True, text=True, timeout=30)
+    assert missing.returncode == 2 and 'missing MODULE:APP' in missing.stderr

@@ -570,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--retries",
         type=int,
-        default=3,
+        default=5,
         help="reruns of the cases a target seems worse on (default: %(default)s)",
     )
     parser.add_argument(

@@ -136,13 +136,21 @@ def _callable_path(key: str, value: Any) -> Any:
     return target
 
 
+def _database(value: Any) -> dict[str, Any]:
+    # Imported here: the db package reads config, so a top-level import would be circular.
+    from panther.db.connection import parse_database_config
+
+    parse_database_config(value)
+    return value
+
+
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     'SECRET_KEY': lambda v: v if v is None or (isinstance(v, str) and v) else _fail(
         'SECRET_KEY', f'expected a non-empty string, got {v!r}'),
     'AUTHENTICATION': lambda v: _callable_path('AUTHENTICATION', v),
     'WS_AUTHENTICATION': lambda v: _callable_path('WS_AUTHENTICATION', v),
     'USER_MODEL': lambda v: _callable_path('USER_MODEL', v),
-    'DATABASE': lambda v: _dict('DATABASE', v, allow_none=False),
+    'DATABASE': lambda v: _database(v),
     'REDIS': lambda v: _dict('REDIS', v, allow_none=True),
     'HTTP_MAX_BODY_SIZE': lambda v: _number('HTTP_MAX_BODY_SIZE', v, allow_none=True, integer=True),
     'WS_ALLOWED_ORIGINS': _origins,

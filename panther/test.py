@@ -155,6 +155,10 @@ class WebsocketSession:
         self.app = app
         self.transcript: list[Message] = []
         self.closed_code: int | None = None
+        #: ASGI messages the app sent out of order (a real server would log "Unexpected ASGI message").
+        self.violations: list[str] = []
+        self._app_state = 'connecting'  # -> 'accepted' -> 'closed'
+        self._client_closed = False
         self._to_app: asyncio.Queue[Message] = asyncio.Queue()
         self._from_app: asyncio.Queue[Message] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -176,17 +180,26 @@ class WebsocketSession:
         return await self._to_app.get()
 
     async def _send(self, message: Message) -> None:
-        if self.closed_code is not None and message['type'] != 'websocket.close':
+        kind = message['type']
+        allowed = _ALLOWED[self._app_state]
+        if kind not in allowed:
+            self.violations.append(f'{kind!r} while the app side is {self._app_state}')
+            raise RuntimeError(f'Unexpected ASGI message {kind!r} (app side is {self._app_state})')
+        if self._client_closed:
+            if kind == 'websocket.close':
+                self._app_state = 'closed'
+                return  # like a server: closing an already closed socket is a no-op
             raise OSError('the test client has disconnected')
         self.transcript.append(dict(message))
-        if message['type'] == 'websocket.accept':
+        if kind == 'websocket.accept':
+            self._app_state = 'accepted'
             self._connected = True
-        elif message['type'] == 'websocket.close':
-            if self.closed_code is None:
-                self.closed_code = message.get('code', 1000)
-                if self._connected:
-                    # The closing handshake completes: the app then sees the disconnect.
-                    await self._to_app.put({'type': 'websocket.disconnect', 'code': self.closed_code})
+        elif kind == 'websocket.close':
+            self._app_state = 'closed'
+            self.closed_code = message.get('code', 1000)
+            # The closing handshake completes (or the handshake is refused): the app then sees the disconnect.
+            await self._to_app.put({'type': 'websocket.disconnect',
+                                    'code': self.closed_code if self._connected else 1006})
         await self._from_app.put(message)
 
     async def send(self, data: str | bytes | Any) -> None:
@@ -225,8 +238,14 @@ class WebsocketSession:
         """Close from the client side and wait (briefly) for the app to finish."""
         if self.closed_code is None:
             self.closed_code = code
+            self._client_closed = True
             await self._to_app.put({'type': 'websocket.disconnect', 'code': code})
         await self.wait_closed()
+
+    def check_protocol(self) -> None:
+        """Raise ``AssertionError`` if the app sent any ASGI message out of order."""
+        if self.violations:
+            raise AssertionError('the app broke the ASGI WebSocket protocol: ' + '; '.join(self.violations))
 
     async def wait_closed(self, timeout: float = 5.0) -> None:
         if self._task is not None:
@@ -236,8 +255,10 @@ class WebsocketSession:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
         await self.close()
+        if exc_type is None:
+            self.check_protocol()
 
 
 class WebsocketClient:
@@ -275,7 +296,15 @@ class WebsocketClient:
                 await session.send(data)
             await _until_idle(session, idle)
         await session.close()
+        session.check_protocol()
         return session.transcript
+
+
+_ALLOWED = {
+    'connecting': frozenset({'websocket.accept', 'websocket.close', 'websocket.http.response.start'}),
+    'accepted': frozenset({'websocket.send', 'websocket.close'}),
+    'closed': frozenset(),
+}
 
 
 async def _until_idle(session: WebsocketSession, idle: float) -> None:

@@ -253,7 +253,7 @@ class GenericWebsocket(BaseRequest):
             logger.exception('writing to %s failed', self.connection_id)
             self._peer_gone()
         finally:
-            # _overflow may have cancelled this writer and started another: leave that one alone.
+            # Only the current writer resets the flags; a cancelled one must not clear a successor's.
             if self._writer is asyncio.current_task():
                 self._writing = False
                 self._writer = None
@@ -269,12 +269,9 @@ class GenericWebsocket(BaseRequest):
         self._close_code = status.WS_1013_TRY_AGAIN_LATER
         if self._outbox:
             self._outbox.clear()
-        writer = self._writer
-        if writer is not None:
-            # It is stuck waiting for the client to read; the close must not queue behind it.
-            writer.cancel()
-            self._writer = None
-        self._writing = False
+        # Whatever write is in flight finishes first and the close follows it: two
+        # concurrent ASGI sends could reach the socket in either order. The server's
+        # own write buffer wait is the only thing the close waits behind.
         self._enqueue({'type': 'websocket.close', 'code': status.WS_1013_TRY_AGAIN_LATER,
                        'reason': 'send queue full'}, force=True)
 

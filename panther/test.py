@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -234,13 +235,24 @@ class WebsocketSession:
     async def receive_json(self, timeout: float = 2.0) -> Any:
         return orjson.loads(await self.receive_text(timeout))
 
-    async def close(self, code: int = 1000) -> None:
-        """Close from the client side and wait (briefly) for the app to finish."""
+    async def close(self, code: int = 1000, timeout: float = 5.0) -> None:
+        """Close from the client side and wait for the app to finish.
+
+        An app that ignores the disconnect for ``timeout`` seconds (say, an endless
+        loop inside ``connect``) is cancelled, so a test never hangs.
+        """
         if self.closed_code is None:
             self.closed_code = code
             self._client_closed = True
             await self._to_app.put({'type': 'websocket.disconnect', 'code': code})
-        await self.wait_closed()
+        try:
+            await self.wait_closed(timeout)
+        except TimeoutError:
+            task = self._task
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     def check_protocol(self) -> None:
         """Raise ``AssertionError`` if the app sent any ASGI message out of order."""
@@ -280,22 +292,23 @@ class WebsocketClient:
 
     def connect(self, path: str, headers: dict[str, str] | None = None,
                 query_params: dict[str, Any] | None = None, messages: list[Any] | None = None,
-                idle: float = 0.2) -> list[Message]:
+                idle: float = 0.2, timeout: float = 5.0) -> list[Message]:
         """Connect, send ``messages`` in order, wait until the app closes or stays idle
-        for ``idle`` seconds, then disconnect; returns every message the app sent."""
-        return _run(lambda: self.aconnect(path, headers, query_params, messages, idle))
+        for ``idle`` seconds (``timeout`` at most), then disconnect; returns every
+        message the app sent."""
+        return _run(lambda: self.aconnect(path, headers, query_params, messages, idle, timeout))
 
     async def aconnect(self, path: str, headers: dict[str, str] | None = None,
                        query_params: dict[str, Any] | None = None, messages: list[Any] | None = None,
-                       idle: float = 0.2) -> list[Message]:
+                       idle: float = 0.2, timeout: float = 5.0) -> list[Message]:
         """The async form of ``connect``."""
         session = self.session(path, headers, query_params)
         await session.start()
         if session._connected and session.closed_code is None:
             for data in messages or ():
                 await session.send(data)
-            await _until_idle(session, idle)
-        await session.close()
+            await _until_idle(session, idle, timeout)
+        await session.close(timeout=timeout)
         session.check_protocol()
         return session.transcript
 
@@ -307,10 +320,15 @@ _ALLOWED = {
 }
 
 
-async def _until_idle(session: WebsocketSession, idle: float) -> None:
+async def _until_idle(session: WebsocketSession, idle: float, limit: float = 5.0) -> None:
+    # ``limit`` bounds an app that never goes quiet (e.g. a ticker), so ``connect`` never hangs.
+    deadline = asyncio.get_running_loop().time() + limit
     while session.closed_code is None:
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            return
         try:
-            await session.receive(timeout=idle)
+            await session.receive(timeout=min(idle, left))
         except (TimeoutError, ConnectionError):
             return
 

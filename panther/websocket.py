@@ -146,7 +146,10 @@ class GenericWebsocket(BaseRequest):
         """Send ``data``: ``str`` as a text frame, ``bytes`` as binary, anything else as JSON text.
 
         Sends are delivered in order with every other send to this connection,
-        including those from ``send_message_to_websocket``.
+        including those from ``send_message_to_websocket``. Once the peer has left
+        or the connection was closed from outside, a send is dropped quietly, so a
+        long-running loop should check ``self.is_connected``; a send after this
+        connection's own ``close()`` raises ``WebsocketStateError``.
         """
         if self._state is not _CONNECTED:
             if self._state is _CLOSED and not self._closed_here:

@@ -103,23 +103,24 @@ class WebsocketEndpoint:
             await reject_handshake(send)
             return
 
-        try:
-            await connection.connect(**kwargs)
-        except Exception:
-            logger.exception('%s.connect() raised; connection closed with 1011', self.cls.__qualname__)
-            await self._crash(connection)
-        if connection._state is WebsocketState.CONNECTING:
-            logger.debug('%s.connect() did not accept; handshake rejected', self.cls.__qualname__)
-            await reject_handshake(send)
-            return
-        if connection.connection_id is None:
-            return  # closed (rejected) inside connect() before accepting
-        # Even when connect() already closed, wait for the peer's side of the closing
-        # handshake, so every accepted connection ends through the same path.
         code = status.WS_1006_ABNORMAL_CLOSURE
         try:
+            try:
+                await connection.connect(**kwargs)
+            except Exception:
+                logger.exception('%s.connect() raised; connection closed with 1011', self.cls.__qualname__)
+                await self._crash(connection)
+            if connection._state is WebsocketState.CONNECTING:
+                logger.debug('%s.connect() did not accept; handshake rejected', self.cls.__qualname__)
+                await reject_handshake(send)
+                return
+            if connection.connection_id is None:
+                return  # closed (rejected) inside connect() before accepting
+            # Even when connect() already closed, wait for the peer's side of the closing
+            # handshake, so every accepted connection ends through the same path.
             code = await self._serve(connection, receive)
         finally:
+            # Also when the task is cancelled: disconnect() runs and the registry forgets it.
             await self._finish(connection, code)
 
     async def _serve(self, connection: GenericWebsocket, receive: Receive) -> int:

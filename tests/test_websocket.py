@@ -820,3 +820,21 @@ async def test_session_receive_times_out_instead_of_hanging():
     async with WebsocketClient(make_app({'ws': Echo})).session('/ws') as ws:
         with pytest.raises(TimeoutError):
             await ws.receive(timeout=0.05)
+
+
+def test_connect_returns_even_when_the_app_never_goes_quiet():
+    class Ticker(GenericWebsocket):
+        async def connect(self, **kwargs):
+            await self.accept()
+            while True:
+                await self.send('tick')
+                await asyncio.sleep(0.01)
+
+    import time
+
+    started = time.monotonic()
+    app = make_app({'ws': Ticker})
+    messages = WebsocketClient(app).connect('/ws', idle=0.5, timeout=0.3)
+    assert time.monotonic() - started < 5
+    assert len(app.runtime.registry) == 0  # the cancelled connection was still cleaned up
+    assert messages[0] == ACCEPT and messages[1] == {'type': 'websocket.send', 'text': 'tick'}

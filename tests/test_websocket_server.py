@@ -16,9 +16,10 @@ from tests.servers import ROOT, serve
 BAD_LOG_LINES = ('Unexpected ASGI message', 'ASGI callable returned without', 'Exception in ASGI application')
 
 
-@pytest.fixture(scope='module')
-def server():
-    with serve('tests.apps.ws_server:app', cwd=ROOT, server='uvicorn') as running:
+# uvicorn's default (sans-I/O) WebSocket protocol, and its older asyncio one.
+@pytest.fixture(scope='module', params=['auto', 'websockets'], ids=lambda ws: f'ws={ws}')
+def server(request):
+    with serve('tests.apps.ws_server:app', cwd=ROOT, server='uvicorn', args=['--ws', request.param]) as running:
         yield running
     log = running.log()  # including the shutdown
     for line in BAD_LOG_LINES:

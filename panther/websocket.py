@@ -281,6 +281,7 @@ class GenericWebsocket(BaseRequest):
     def _close_from_outside(self, code: int, reason: str) -> None:
         """``close_websocket_connection``: ordered after every send queued before it."""
         if self._state is not _CONNECTED:
+            logger.debug('close of %s dropped: connection is %s', self.connection_id, self._state.value)
             return
         self._state = _CLOSED
         self._closed_by_app = True

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 import click
@@ -18,13 +20,14 @@ import click
 from panther.exceptions import ConfigError
 
 
-def load_app(target: str) -> Any:
-    """Import ``module:attribute`` from the current directory."""
+def load_app(target: str, app_dir: str = '') -> Any:
+    """Import ``module:attribute`` from ``app_dir`` (the current directory by default)."""
     module_name, _, attribute = target.partition(':')
     if not module_name or not attribute:
         raise click.UsageError(f'expected MODULE:APP (like main:app), got {target!r}')
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    directory = os.path.abspath(app_dir or os.getcwd())
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
     try:
         module = importlib.import_module(module_name)
     except ConfigError as exc:
@@ -39,6 +42,21 @@ def load_app(target: str) -> Any:
 
 def _has_option(args: list[str], *names: str) -> bool:
     return any(a == n or a.startswith(n + '=') for a in args for n in names)
+
+
+def _option_value(args: list[str], name: str) -> str | None:
+    """The value of ``--name value`` or ``--name=value`` in uvicorn's options (the last one wins)."""
+    value = None
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith(name + '='):
+            value = arg.partition('=')[2]
+    return value
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def uvicorn_args(target: str, app: Any, extra: list[str]) -> list[str]:
@@ -63,19 +81,35 @@ def main() -> None:
 
 @main.command(context_settings={'ignore_unknown_options': True, 'allow_extra_args': True,
                                 'help_option_names': []})
-@click.argument('target')
+@click.argument('target', required=False)
 @click.pass_context
-def run(ctx: click.Context, target: str) -> None:
+def run(ctx: click.Context, target: str | None) -> None:
     """Serve TARGET (module:app) with uvicorn on 127.0.0.1:8000; uvicorn options pass through."""
     uvicorn_cli = importlib.import_module('uvicorn.main').main  # the click command, not uvicorn.run
+    extra = list(ctx.args)
+    if target is None:
+        raise click.UsageError('missing MODULE:APP (like main:app); see "panther run --help"')
+    if target in ('--help', '-h') or '--help' in extra:
+        # Our options are uvicorn's, so its help is the accurate list.
+        click.echo('panther run MODULE:APP [uvicorn options]\n\n'
+                   'Serves the app with uvicorn on 127.0.0.1:8000 (options as below).\n')
+        uvicorn_cli.main(args=['--help'], prog_name='panther run', standalone_mode=True)
+        return
 
-    app = load_app(target)
-    args = uvicorn_args(target, app, list(ctx.args))
+    log_level = _option_value(extra, '--log-level')
+    if log_level:
+        # Read by every Panther() built from here on, in this process and in worker processes.
+        os.environ['PANTHER_LOG_LEVEL'] = 'DEBUG' if log_level.lower() == 'trace' else log_level.upper()
+    app = load_app(target, _option_value(extra, '--app-dir') or '')
+    args = uvicorn_args(target, app, extra)
+    # After a graceful shutdown uvicorn re-raises the signal that stopped it, which
+    # would end the process "killed by SIGTERM"; a requested stop is a success.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _exit_cleanly)
     try:
         uvicorn_cli.main(args=args, prog_name='panther run', standalone_mode=True)
     except ConfigError as exc:
         raise click.ClickException(f'configuration error: {exc}') from None
-
 
 if __name__ == '__main__':
     main()

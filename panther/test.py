@@ -59,10 +59,19 @@ def _headers(headers: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
 
 @dataclass
 class TestResponse:
+    """``data`` is the decoded JSON (or text for ``text/*``, else the raw ``body``).
+
+    ``headers`` has lower-case names; a repeated header (``set-cookie``) keeps its
+    last value there and every value in ``raw_headers``.
+    """
+
+    __test__ = False
+
     status_code: int
     headers: dict[str, str]
     body: bytes
     data: Any = field(default=None)
+    raw_headers: list[tuple[str, str]] = field(default_factory=list)
 
 
 class APIClient:
@@ -73,9 +82,9 @@ class APIClient:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    def get(self, path: str, headers: dict[str, str] | None = None,
+    def get(self, path: str, payload: Any = None, headers: dict[str, str] | None = None,
             query_params: dict[str, Any] | None = None) -> TestResponse:
-        return _run(lambda: self.request('GET', path, None, headers, query_params))
+        return _run(lambda: self.request('GET', path, payload, headers, query_params))
 
     def post(self, path: str, payload: Any = None, headers: dict[str, str] | None = None,
              query_params: dict[str, Any] | None = None) -> TestResponse:
@@ -100,8 +109,14 @@ class APIClient:
         raw_headers = _headers(headers)
         body = b''
         if payload is not None:
-            body = payload if isinstance(payload, bytes) else dumps(payload)
-            if not any(k == b'content-type' for k, _ in raw_headers):
+            content_type = next((v for k, v in raw_headers if k == b'content-type'), None)
+            if isinstance(payload, bytes):
+                body = payload
+            elif content_type is not None and content_type.startswith(b'application/x-www-form-urlencoded'):
+                body = urlencode(payload, doseq=True).encode()
+            else:
+                body = dumps(payload)
+            if content_type is None:
                 raw_headers.append((b'content-type', b'application/json'))
         scope = {
             'type': 'http', 'asgi': {'version': '3.0'}, 'http_version': '1.1', 'method': method.upper(),
@@ -130,13 +145,14 @@ class APIClient:
 
         await self.app(scope, receive, send)
         response_body = b''.join(chunks)
-        response_headers = {k.decode('latin-1'): v.decode('latin-1') for k, v in start.get('headers', [])}
+        pairs = [(k.decode('latin-1').lower(), v.decode('latin-1')) for k, v in start.get('headers', [])]
+        response_headers = dict(pairs)
         data: Any = response_body
         if response_headers.get('content-type', '').startswith('application/json'):
             data = orjson.loads(response_body) if response_body else None
         elif response_headers.get('content-type', '').startswith('text/'):
             data = response_body.decode()
-        return TestResponse(start.get('status', 500), response_headers, response_body, data)
+        return TestResponse(start.get('status', 500), response_headers, response_body, data, pairs)
 
 
 class WebsocketSession:

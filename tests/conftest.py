@@ -8,12 +8,10 @@
   yields the ``DATABASE`` dict.
 - After every test the database engine is closed, so no engine thread (or file
   handle) leaks from one test, or one app, to the next.
-- ``caplog`` also sees the ``panther`` logger (which does not propagate to the root).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -66,14 +64,3 @@ def database(tmp_path: Path) -> Iterator[dict[str, Any]]:
 def _close_database_engine() -> Iterator[None]:
     yield
     close_database_sync()
-
-
-@pytest.fixture
-def caplog(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    """``caplog`` that also sees the ``panther`` logger (which does not propagate to the root)."""
-    logger = logging.getLogger('panther')
-    logger.addHandler(caplog.handler)
-    try:
-        yield caplog
-    finally:
-        logger.removeHandler(caplog.handler)

@@ -103,22 +103,25 @@ class WebsocketEndpoint:
             await reject_handshake(send)
             return
 
+        code = status.WS_1006_ABNORMAL_CLOSURE
         try:
-            await connection.connect(**kwargs)
-        except Exception:
-            logger.exception('%s.connect() raised; connection closed with 1011', self.cls.__qualname__)
-            await self._crash(connection)
-            await self._finish(connection, status.WS_1011_INTERNAL_ERROR)
-            return
-        state = connection._state
-        if state is WebsocketState.CONNECTING:
-            logger.debug('%s.connect() did not accept; handshake rejected', self.cls.__qualname__)
-            await reject_handshake(send)
-            return
-        if connection.connection_id is None:
-            return  # closed (rejected) inside connect() before accepting
-        code = await self._serve(connection, receive)
-        await self._finish(connection, code)
+            try:
+                await connection.connect(**kwargs)
+            except Exception:
+                logger.exception('%s.connect() raised; connection closed with 1011', self.cls.__qualname__)
+                await self._crash(connection)
+            if connection._state is WebsocketState.CONNECTING:
+                logger.debug('%s.connect() did not accept; handshake rejected', self.cls.__qualname__)
+                await reject_handshake(send)
+                return
+            if connection.connection_id is None:
+                return  # closed (rejected) inside connect() before accepting
+            # Even when connect() already closed, wait for the peer's side of the closing
+            # handshake, so every accepted connection ends through the same path.
+            code = await self._serve(connection, receive)
+        finally:
+            # Also when the task is cancelled: disconnect() runs and the registry forgets it.
+            await self._finish(connection, code)
 
     async def _serve(self, connection: GenericWebsocket, receive: Receive) -> int:
         """The per-message loop; returns the close code."""
@@ -194,12 +197,9 @@ class WebsocketEndpoint:
         return True
 
     async def _crash(self, connection: GenericWebsocket) -> None:
-        state = connection._state
+        """Close with 1011 (before accept: reject), after whatever was already queued."""
         try:
-            if state is WebsocketState.CONNECTING:
-                await reject_handshake(connection._asgi_send)
-            elif state is WebsocketState.CONNECTED:
-                await connection.close(status.WS_1011_INTERNAL_ERROR, 'Internal Server Error')
+            await connection._send_close(status.WS_1011_INTERNAL_ERROR, 'Internal Server Error')
         except Exception:
             logger.debug('could not close crashed connection %s', connection.connection_id, exc_info=True)
 

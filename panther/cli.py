@@ -8,6 +8,7 @@ one line on stderr and exit status 1 instead of a traceback from a worker.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import os
 import signal
@@ -73,6 +74,26 @@ def uvicorn_args(target: str, app: Any, extra: list[str]) -> list[str]:
     return args
 
 
+def _preflight(app: Any) -> None:
+    """Reach the app's outside resources once before serving, so an unreachable Redis
+    is one line and exit status 1 here rather than a failure repeated by every worker."""
+    settings = getattr(app, 'config', None)
+    if settings is None or settings.REDIS is None:
+        return
+    from panther.resources import close_resources, open_resources
+
+    async def check() -> None:
+        try:
+            await open_resources(settings)
+        finally:
+            await close_resources(settings)
+
+    try:
+        asyncio.run(check())
+    except ConfigError as exc:
+        raise click.ClickException(f'configuration error: {exc}') from None
+
+
 @click.group()
 @click.version_option(package_name='panther')
 def main() -> None:
@@ -101,6 +122,7 @@ def run(ctx: click.Context, target: str | None) -> None:
         # Read by every Panther() built from here on, in this process and in worker processes.
         os.environ['PANTHER_LOG_LEVEL'] = 'DEBUG' if log_level.lower() == 'trace' else log_level.upper()
     app = load_app(target, _option_value(extra, '--app-dir') or '')
+    _preflight(app)
     args = uvicorn_args(target, app, extra)
     # After a graceful shutdown uvicorn re-raises the signal that stopped it, which
     # would end the process "killed by SIGTERM"; a requested stop is a success.

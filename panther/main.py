@@ -158,7 +158,8 @@ class Panther:
                     await open_resources(self.config)
                     await self.runtime.start()
                 except Exception as exc:
-                    logger.error('start-up failed: %s', exc)
+                    # The server prints the failure message itself; logging it too would say it twice.
+                    logger.debug('start-up failed: %s', exc, exc_info=True)
                     await send({'type': 'lifespan.startup.failed', 'message': str(exc)})
                     return
                 logger.info(self.banner())

@@ -73,4 +73,4 @@ class Inbound:
             logger.info('closing %s with 1008: over WS_RATE_LIMIT', connection.connection_id)
             # The receive loop skips messages once the state is no longer CONNECTED,
             # so this message and any that follow never reach the handler.
-            await connection.close(status.WS_1008_POLICY_VIOLATION, 'rate limit exceeded')
+            await connection._send_close(status.WS_1008_POLICY_VIOLATION, 'rate limit exceeded')

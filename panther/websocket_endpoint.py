@@ -18,8 +18,8 @@ from pydantic import BaseModel, ValidationError
 
 from panther import status
 from panther.converters import ArgumentPlan, PathVariableError, build_plan
-from panther.exceptions import ConfigError
-from panther.guards import Guard, as_guard, as_guards, static_attr
+from panther.exceptions import AuthenticationAPIError, ConfigError
+from panther.guards import Guard, as_guard, as_guards, guard_name, static_attr
 from panther.idle import IdleSweeper
 from panther.inbound import Inbound
 from panther.origins import origin_allowed, origin_of
@@ -123,48 +123,52 @@ class WebsocketEndpoint:
             await reject_handshake(send)
             return
 
-        try:
-            await connection.connect(**kwargs)
-        except Exception:
-            logger.exception('%s.connect() raised; connection closed with 1011', self.cls.__qualname__)
-            await self._crash(connection)
-            await self._finish(connection, status.WS_1011_INTERNAL_ERROR)
-            return
-        state = connection._state
-        if state is WebsocketState.CONNECTING:
-            logger.debug('%s.connect() did not accept; handshake rejected', self.cls.__qualname__)
-            await reject_handshake(send)
-            return
-        if connection.connection_id is None:
-            return  # closed (rejected) inside connect() before accepting
-        # What disconnect() hears if the server cancels this task (its shutdown timeout ran out).
+        # What disconnect() hears if the task is cancelled: servers do that when their
+        # shutdown timeout runs out (uvicorn's --timeout-graceful-shutdown), so "going away".
         code = status.WS_1001_GOING_AWAY
         try:
+            try:
+                await connection.connect(**kwargs)
+            except Exception:
+                logger.exception('%s.connect() raised; connection closed with 1011', self.cls.__qualname__)
+                await self._crash(connection)
+            if connection._state is WebsocketState.CONNECTING:
+                logger.debug('%s.connect() did not accept; handshake rejected', self.cls.__qualname__)
+                await reject_handshake(send)
+                return
+            if connection.connection_id is None:
+                return  # closed (rejected) inside connect() before accepting
+            # Even when connect() already closed, wait for the peer's side of the closing
+            # handshake, so every accepted connection ends through the same path.
             code = await self._serve(connection, receive)
         finally:
+            # Also when the task is cancelled: disconnect() runs and the registry forgets it.
             await self._finish(connection, code)
 
     async def _serve(self, connection: GenericWebsocket, receive: Receive) -> int:
-        """Run the receive loop; returns the close code.
+        """Run the receive loop until the connection ends; returns the close code.
 
         The choice between the bare loop and the one under rate/idle limits is made
         here, once per connection, so an unlimited app pays nothing per message.
         """
         limits = connection._limits
-        if not limits.watches_inbound:
-            return await self._receive_loop(connection, receive)
-        inbound = Inbound(connection, receive, limits)
-        if limits.idle_timeout is None:
-            return await self._receive_loop(connection, inbound)
-        runtime = connection._runtime
-        sweeper = runtime.idle
-        if sweeper is None:
-            sweeper = runtime.idle = IdleSweeper(limits.idle_timeout)
-        sweeper.watch(inbound)
+        sweeper = None
+        if limits.watches_inbound:
+            receive = inbound = Inbound(connection, receive, limits)
+            if limits.idle_timeout is not None:
+                runtime = connection._runtime
+                sweeper = runtime.idle
+                if sweeper is None:
+                    sweeper = runtime.idle = IdleSweeper(limits.idle_timeout)
+                sweeper.watch(inbound)
         try:
-            return await self._receive_loop(connection, inbound)
+            return await self._receive_loop(connection, receive)
         finally:
-            sweeper.forget(inbound)
+            if sweeper is not None:
+                sweeper.forget(inbound)
+            watchdog = connection._close_watchdog
+            if watchdog is not None:
+                watchdog.cancel()  # it ended in time: nothing to abort
 
     async def _receive_loop(self, connection: GenericWebsocket, receive: Receive) -> int:
         """The per-message loop; returns the close code."""
@@ -186,7 +190,7 @@ class WebsocketEndpoint:
                     too_big = len(data) > text_safe and (len(data) > max_size or len(data.encode()) > max_size)
                 if too_big:
                     logger.info('closing %s with 1009: message over WS_MAX_MESSAGE_SIZE', connection.connection_id)
-                    await connection.close(status.WS_1009_MESSAGE_TOO_BIG, 'message too big')
+                    await connection._send_close(status.WS_1009_MESSAGE_TOO_BIG, 'message too big')
                     continue
                 try:
                     if model is None:
@@ -217,8 +221,12 @@ class WebsocketEndpoint:
                 return True
         try:
             connection.user = await auth(connection)
+        except AuthenticationAPIError:
+            # The authentication logged its own one-line reason.
+            logger.debug('WebSocket %s rejected by authentication', connection.path)
+            return False
         except Exception as exc:
-            logger.error('WebSocket %s rejected by authentication: %s', connection.path, exc)
+            logger.error('%s Error: "%s"', guard_name(auth), str(exc) or type(exc).__name__)
             return False
         return True
 
@@ -236,12 +244,9 @@ class WebsocketEndpoint:
         return True
 
     async def _crash(self, connection: GenericWebsocket) -> None:
-        state = connection._state
+        """Close with 1011 (before accept: reject), after whatever was already queued."""
         try:
-            if state is WebsocketState.CONNECTING:
-                await reject_handshake(connection._asgi_send)
-            elif state is WebsocketState.CONNECTED:
-                await connection.close(status.WS_1011_INTERNAL_ERROR, 'Internal Server Error')
+            await connection._send_close(status.WS_1011_INTERNAL_ERROR, 'Internal Server Error')
         except Exception:
             logger.debug('could not close crashed connection %s', connection.connection_id, exc_info=True)
 

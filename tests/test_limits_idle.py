@@ -34,7 +34,7 @@ def test_a_silent_connection_is_closed_and_a_chatty_one_is_not():
 
         (code, reason, after), chatty_code = asyncio.run(both())
         assert (code, reason) == (1001, 'idle timeout')
-        assert after >= 0.5  # never before the timeout
+        assert after >= 0.4  # not before the timeout (the server's clock starts a moment before the client's)
         assert chatty_code is None  # still open when it finished talking
         server.wait_hooks(lambda lines: '/ws/echo 1001' in lines)
 

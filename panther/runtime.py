@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from panther import envelope
 from panther.bus import Bus, choose_bus
+from panther.closing import abort_transport
 from panther.connection_ids import new_worker_id, owner_of
 from panther.registry import Registry
 from panther.serialization import dumps_text
@@ -102,8 +103,15 @@ class Runtime:
         while self.registry.connections and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         if self.registry.connections:
-            logger.warning('%d connection(s) still open after WS_SHUTDOWN_TIMEOUT (%s s); their disconnect() '
-                           'hooks may not run', len(self.registry.connections), self.limits.shutdown_timeout)
+            # Peers that do not read their close frame: cut them off so their disconnect() still runs.
+            stuck = list(self.registry.connections.values())
+            logger.warning('%d connection(s) still open after WS_SHUTDOWN_TIMEOUT (%s s): aborting them',
+                           len(stuck), self.limits.shutdown_timeout)
+            for connection in stuck:
+                abort_transport(connection._asgi_send)
+            grace = loop.time() + 0.5
+            while self.registry.connections and loop.time() < grace:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
         if self.bus is not None:
             try:
                 async with asyncio.timeout(max(deadline - loop.time(), 1.0)):

@@ -61,7 +61,10 @@ class RawClient:
         self._flush()
 
     def drain(self, timeout: float = 10.0) -> Drained:
-        """Read until the server closes the TCP connection (or ``timeout``), counting what came."""
+        """Read until the server closes the TCP connection (or ``timeout``), counting what came.
+
+        A close frame is answered, as a real client does, so the closing handshake completes.
+        """
         result = Drained()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -83,6 +86,10 @@ class RawClient:
                         result.messages += 1
                     elif event.opcode == Opcode.CLOSE:
                         result.close = Close.parse(event.data)
+                        try:
+                            self._flush()  # the protocol's close reply: the server then ends the TCP connection
+                        except OSError:
+                            pass  # the server did not wait for it
                     else:
                         result.frames.append(event)
         return result

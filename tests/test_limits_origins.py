@@ -88,6 +88,8 @@ def _warnings_building(caplog, **settings) -> list[str]:
 @pytest.mark.parametrize(('settings', 'where'), [
     ({'WS_AUTHENTICATION': CookieTokenAuthentication, 'URLS': {'ws': Open}}, 'WS_AUTHENTICATION'),
     ({'URLS': {'ws': OwnCookieAuth}}, 'OwnCookieAuth.auth'),
+    ({'WS_AUTHENTICATION': 'panther.authentications.CookieJWTAuthentication', 'SECRET_KEY': 's' * 32,
+      'URLS': {'ws': Open}}, 'WS_AUTHENTICATION'),
     ({'WS_AUTHENTICATION': CookieTokenAuthentication, 'WS_ALLOWED_ORIGINS': ['*'], 'URLS': {'ws': Open}},
      'WS_AUTHENTICATION'),
 ])

@@ -30,7 +30,7 @@ import jwt
 
 from panther.configs import JWTConfig, config
 from panther.exceptions import AuthenticationAPIError, ConfigError
-from panther.redaction import install as _redact_tokens_in_server_logs
+from panther.log_masking import install as _mask_tokens_in_server_logs
 
 __all__ = [
     'BaseAuthentication',
@@ -46,7 +46,7 @@ REFRESH = 'refresh'
 REVOKED_PREFIX = 'panther:revoked-token:'
 
 # Apps that authenticate by token must not print tokens in uvicorn's access log.
-_redact_tokens_in_server_logs()
+_mask_tokens_in_server_logs()
 
 
 class BaseAuthentication:

@@ -4,9 +4,11 @@ Browsers cannot set headers on a WebSocket handshake, so tokens often travel
 in the query string (``?authorization=...``), and uvicorn logs every handshake
 and request with its query string. ``MaskSecrets`` replaces the values of the
 ``authorization``, ``access_token``, ``refresh_token`` and ``token`` query
-parameters with ``***``; ``panther run`` installs it on uvicorn's log handlers
+parameters with ``***``. ``panther run`` installs it on uvicorn's log handlers
 through a generated ``--log-config`` file, which uvicorn re-reads in every
-``--workers`` and ``--reload`` process.
+``--workers`` and ``--reload`` process; ``install()`` (called when
+``panther.authentications`` is imported) also puts it on the uvicorn and gunicorn
+loggers, for servers started some other way.
 """
 
 from __future__ import annotations
@@ -48,6 +50,17 @@ class MaskSecrets(logging.Filter):
         elif isinstance(args, dict):
             record.args = {k: mask(v) if isinstance(v, str) else v for k, v in args.items()}
         return True
+
+
+SERVER_LOGGERS = ('uvicorn.access', 'uvicorn.error', 'gunicorn.access', 'gunicorn.error')
+
+
+def install() -> None:
+    """Put ``MaskSecrets`` on the server loggers themselves (once)."""
+    for name in SERVER_LOGGERS:
+        target = logging.getLogger(name)
+        if not any(isinstance(f, MaskSecrets) for f in target.filters):
+            target.addFilter(MaskSecrets())
 
 
 def uvicorn_log_config(use_colors: bool | None = None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -18,13 +19,30 @@ def _default(value: Any) -> Any:
     raise TypeError(f'{type(value).__name__} is not JSON serializable')
 
 
+def _slow_default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    return _default(value)
+
+
+def _fallback(value: Any) -> bytes:
+    # orjson refuses integers beyond 64 bits, which any client can put in a JSON
+    # message; the standard library encodes them. Only this rare path pays for it.
+    return json.dumps(value, default=_slow_default, separators=(',', ':'), ensure_ascii=False).encode()
+
+
 def dumps(value: Any) -> bytes:
     """Encode ``value`` to JSON bytes; tuples become lists, models become objects."""
-    return orjson.dumps(value, default=_default, option=_OPTIONS)
+    try:
+        return orjson.dumps(value, default=_default, option=_OPTIONS)
+    except orjson.JSONEncodeError as exc:
+        if 'Integer exceeds' not in str(exc):
+            raise
+        return _fallback(value)
 
 
 def dumps_text(value: Any) -> str:
-    return orjson.dumps(value, default=_default, option=_OPTIONS).decode()
+    return dumps(value).decode()
 
 
 loads = orjson.loads

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from panther.bus.shared import share_between_workers
 from panther.exceptions import ConfigError
 
 
@@ -70,6 +71,8 @@ def run(ctx: click.Context, target: str) -> None:
     uvicorn_cli = importlib.import_module('uvicorn.main').main  # the click command, not uvicorn.run
 
     app = load_app(target)
+    # --workers N: give the workers a shared-local bus before uvicorn spawns them.
+    share_between_workers(list(ctx.args), getattr(app, 'config', None))
     args = uvicorn_args(target, app, list(ctx.args))
     try:
         uvicorn_cli.main(args=args, prog_name='panther run', standalone_mode=True)

@@ -54,8 +54,6 @@ async def test_stale_ids_do_not_break_the_listener(server):
 
 
 async def test_redis_restart_loses_and_duplicates_nothing(server, redis_server):
-    if 'gunicorn' not in ' '.join(server.process.args):
-        pytest.skip('one launcher is enough for the restart test')
     by_worker = await spread(server, per_worker=1)
     try:
         (a, b) = list(by_worker)[:2]

@@ -29,8 +29,9 @@ from panther.exceptions import (
     AuthorizationAPIError,
     ConfigError,
     MethodNotAllowedAPIError,
+    RoutingError,
 )
-from panther.guards import Guard, as_guard, as_guards, static_attr
+from panther.guards import Guard, as_guard, as_guards, guard_name, static_attr
 from panther.request import Request
 from panther.response import Response
 
@@ -62,6 +63,10 @@ class API:
         auth: Any = None,
         permissions: Any = None,
     ) -> None:
+        if callable(methods):
+            raise ConfigError('API', f'write @API() with parentheses above {getattr(methods, "__qualname__", methods)}')
+        if isinstance(methods, str):
+            methods = [methods]
         self.methods = tuple(m.upper() for m in (methods or ('GET',)))
         unknown = set(self.methods) - set(HTTP_METHODS)
         if unknown:
@@ -86,9 +91,23 @@ class _Method:
 class HTTPEndpoint:
     """One routed API, prepared once at start-up."""
 
-    def __init__(self, target: Any, variables: tuple[str, ...], authentication: Guard | None) -> None:
+    def __init__(
+        self,
+        target: Any,
+        variables: tuple[str, ...],
+        authentication: Guard | None,
+        *,
+        max_body_size: int | None = None,
+        pattern: str = '',
+    ) -> None:
         self.default_auth = authentication
+        self.max_body_size = max_body_size
         self.is_class = inspect.isclass(target) and issubclass(target, GenericAPI)
+        if inspect.isclass(target) and not self.is_class:
+            raise RoutingError(
+                f'route {pattern or "/"!r} points to the class {target.__qualname__}, which is neither a '
+                'GenericAPI nor a GenericWebsocket subclass'
+            )
         self.target = target
         self.methods: dict[str, _Method] = {}
         if self.is_class:
@@ -108,7 +127,10 @@ class HTTPEndpoint:
                 self.methods[method] = _Method(target, plan)
         self.auth = as_guard(auth, where=f'{name}.auth') if auth is not None else None
         self.permissions = as_guards(permissions, where=f'{name}.permissions')
-        self.allow = ', '.join(self.methods)
+        allowed = list(self.methods)
+        if 'GET' in allowed:
+            allowed.insert(allowed.index('GET') + 1, 'HEAD')
+        self.allow = ', '.join(allowed)
 
     async def __call__(self, request: Request, raw: dict[str, str]) -> Response:
         method = self.methods.get(request.method)
@@ -124,7 +146,7 @@ class HTTPEndpoint:
             if not await permission(request):
                 raise AuthorizationAPIError()
         if request.method in ('POST', 'PUT', 'PATCH', 'DELETE'):
-            await request.read_body()
+            await request.read_body(self.max_body_size)
         if method.plan.takes_request:
             kwargs = {**kwargs, 'request': request}
         if self.is_class:
@@ -147,8 +169,12 @@ class HTTPEndpoint:
                 return
         try:
             request.user = await auth(request)
+        except AuthenticationAPIError:
+            # The authentication logged its own one-line reason.
+            logger.debug('%s %s: authentication refused', request.method, request.path)
+            raise
         except APIError:
             raise
         except Exception as exc:
-            logger.error('%s Error: "%s"', type(auth).__qualname__, exc)
+            logger.error('%s Error: "%s"', guard_name(auth), str(exc) or type(exc).__name__)
             raise AuthenticationAPIError() from None

@@ -25,7 +25,10 @@ class Headers(Mapping[str, str]):
         for key, value in raw or ():
             name = key.decode('latin-1').lower()
             text = value.decode('latin-1')
-            data[name] = f'{data[name]}, {text}' if name in data else text
+            if name in data:
+                # Repeated headers combine into one (RFC 9110 5.3); cookies have their own separator.
+                text = f'{data[name]}{"; " if name == "cookie" else ", "}{text}'
+            data[name] = text
         self._data = data
 
     def __getitem__(self, key: str) -> str:

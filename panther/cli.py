@@ -8,9 +8,12 @@ one line on stderr and exit status 1 instead of a traceback from a worker.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import os
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 import click
@@ -19,13 +22,14 @@ from panther.bus.shared import share_between_workers
 from panther.exceptions import ConfigError
 
 
-def load_app(target: str) -> Any:
-    """Import ``module:attribute`` from the current directory."""
+def load_app(target: str, app_dir: str = '') -> Any:
+    """Import ``module:attribute`` from ``app_dir`` (the current directory by default)."""
     module_name, _, attribute = target.partition(':')
     if not module_name or not attribute:
         raise click.UsageError(f'expected MODULE:APP (like main:app), got {target!r}')
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    directory = os.path.abspath(app_dir or os.getcwd())
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
     try:
         module = importlib.import_module(module_name)
     except ConfigError as exc:
@@ -42,6 +46,21 @@ def _has_option(args: list[str], *names: str) -> bool:
     return any(a == n or a.startswith(n + '=') for a in args for n in names)
 
 
+def _option_value(args: list[str], name: str) -> str | None:
+    """The value of ``--name value`` or ``--name=value`` in uvicorn's options (the last one wins)."""
+    value = None
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith(name + '='):
+            value = arg.partition('=')[2]
+    return value
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def uvicorn_args(target: str, app: Any, extra: list[str]) -> list[str]:
     """uvicorn's argv: the user's options win; panther fills in what the app's limits imply."""
     args = [target, *extra]
@@ -56,6 +75,26 @@ def uvicorn_args(target: str, app: Any, extra: list[str]) -> list[str]:
     return args
 
 
+def _preflight(app: Any) -> None:
+    """Reach the app's outside resources once before serving, so an unreachable Redis
+    is one line and exit status 1 here rather than a failure repeated by every worker."""
+    settings = getattr(app, 'config', None)
+    if settings is None or settings.REDIS is None:
+        return
+    from panther.resources import close_resources, open_resources
+
+    async def check() -> None:
+        try:
+            await open_resources(settings)
+        finally:
+            await close_resources(settings)
+
+    try:
+        asyncio.run(check())
+    except ConfigError as exc:
+        raise click.ClickException(f'configuration error: {exc}') from None
+
+
 @click.group()
 @click.version_option(package_name='panther')
 def main() -> None:
@@ -64,20 +103,108 @@ def main() -> None:
 
 @main.command(context_settings={'ignore_unknown_options': True, 'allow_extra_args': True,
                                 'help_option_names': []})
-@click.argument('target')
+@click.argument('target', required=False)
 @click.pass_context
-def run(ctx: click.Context, target: str) -> None:
+def run(ctx: click.Context, target: str | None) -> None:
     """Serve TARGET (module:app) with uvicorn on 127.0.0.1:8000; uvicorn options pass through."""
     uvicorn_cli = importlib.import_module('uvicorn.main').main  # the click command, not uvicorn.run
+    extra = list(ctx.args)
+    if target is None:
+        raise click.UsageError('missing MODULE:APP (like main:app); see "panther run --help"')
+    if target in ('--help', '-h') or '--help' in extra:
+        # Our options are uvicorn's, so its help is the accurate list.
+        click.echo('panther run MODULE:APP [uvicorn options]\n\n'
+                   'Serves the app with uvicorn on 127.0.0.1:8000 (options as below).\n')
+        uvicorn_cli.main(args=['--help'], prog_name='panther run', standalone_mode=True)
+        return
 
-    app = load_app(target)
+    log_level = _option_value(extra, '--log-level')
+    if log_level:
+        # Read by every Panther() built from here on, in this process and in worker processes.
+        os.environ['PANTHER_LOG_LEVEL'] = 'DEBUG' if log_level.lower() == 'trace' else log_level.upper()
+    app = load_app(target, _option_value(extra, '--app-dir') or '')
+    _preflight(app)
     # --workers N: give the workers a shared-local bus before uvicorn spawns them.
-    share_between_workers(list(ctx.args), getattr(app, 'config', None))
-    args = uvicorn_args(target, app, list(ctx.args))
+    share_between_workers(extra, getattr(app, 'config', None))
+    args = uvicorn_args(target, app, extra)
+    # After a graceful shutdown uvicorn re-raises the signal that stopped it, which
+    # would end the process "killed by SIGTERM"; a requested stop is a success.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _exit_cleanly)
     try:
         uvicorn_cli.main(args=args, prog_name='panther run', standalone_mode=True)
     except ConfigError as exc:
         raise click.ClickException(f'configuration error: {exc}') from None
+
+
+def _run_with_database(coroutine_factory: Any) -> Any:
+    """Run a database coroutine, then close the engine so the command exits promptly."""
+    import asyncio
+
+    from panther.db.connection import close_database
+
+    async def body() -> Any:
+        try:
+            return await coroutine_factory()
+        finally:
+            await close_database()
+
+    return asyncio.run(body())
+
+
+@main.command()
+@click.argument('target')
+@click.option('--username', help='Skip the username prompt.')
+@click.option('--password', help='Skip the password prompt (visible in shell history: scripts only).')
+def createuser(target: str, username: str | None, password: str | None) -> None:
+    """Create a user in TARGET's (module:app) database with its USER_MODEL; prints the new id."""
+    from panther.db import DuplicateError
+    from panther.db.models import get_user_model
+
+    load_app(target)
+    try:
+        model = get_user_model()
+    except ConfigError as exc:
+        raise click.ClickException(f'configuration error: {exc}') from None
+    if username is None:
+        username = click.prompt('Username')
+    if not username or not username.strip():
+        raise click.ClickException('the username must not be empty')
+    if password is None:
+        password = click.prompt('Password', hide_input=True, confirmation_prompt=True)
+    if not password:
+        raise click.ClickException('the password must not be empty')
+    try:
+        user = _run_with_database(lambda: model.create_user(username.strip(), password))
+    except DuplicateError:
+        raise click.ClickException(f'a user named {username.strip()!r} already exists') from None
+    except ConfigError as exc:
+        raise click.ClickException(f'configuration error: {exc}') from None
+    click.echo(f'created user {user.username!r} with id {user.id}')
+
+
+@main.command()
+@click.argument('target')
+@click.argument('user_id')
+def token(target: str, user_id: str) -> None:
+    """Print an access token for the user USER_ID of TARGET (module:app)."""
+    from panther.authentications import JWTAuthentication, jwt_settings
+    from panther.db.models import get_user_model
+
+    load_app(target)
+    try:
+        jwt_settings()
+        model = get_user_model()
+    except ConfigError as exc:
+        raise click.ClickException(f'configuration error: {exc}') from None
+    key: int | str = int(user_id) if user_id.isdigit() else user_id
+    try:
+        user = _run_with_database(lambda: model.find_one(id=key))
+    except ConfigError as exc:
+        raise click.ClickException(f'configuration error: {exc}') from None
+    if user is None:
+        raise click.ClickException(f'no user with id {user_id}')
+    click.echo(JWTAuthentication.encode_token(user.id))
 
 
 if __name__ == '__main__':

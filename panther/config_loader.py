@@ -6,7 +6,9 @@ what is wrong, which the CLI prints without a traceback.
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import logging
 import sys
 from collections.abc import Callable
 from datetime import timedelta
@@ -15,6 +17,8 @@ from typing import Any
 
 from panther.configs import Config, JWTConfig, config
 from panther.exceptions import ConfigError
+
+logger = logging.getLogger('panther')
 
 
 def import_string(dotted: str, key: str) -> Any:
@@ -132,14 +136,23 @@ def _callable_path(key: str, value: Any) -> Any:
     return target
 
 
+def _database(value: Any) -> dict[str, Any]:
+    # Imported here: the db package reads config, so a top-level import would be circular.
+    from panther.db.connection import parse_database_config
+
+    parse_database_config(value)
+    return value
+
+
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     'SECRET_KEY': lambda v: v if v is None or (isinstance(v, str) and v) else _fail(
         'SECRET_KEY', f'expected a non-empty string, got {v!r}'),
     'AUTHENTICATION': lambda v: _callable_path('AUTHENTICATION', v),
     'WS_AUTHENTICATION': lambda v: _callable_path('WS_AUTHENTICATION', v),
     'USER_MODEL': lambda v: _callable_path('USER_MODEL', v),
-    'DATABASE': lambda v: _dict('DATABASE', v, allow_none=False),
+    'DATABASE': lambda v: _database(v),
     'REDIS': lambda v: _dict('REDIS', v, allow_none=True),
+    'HTTP_MAX_BODY_SIZE': lambda v: _number('HTTP_MAX_BODY_SIZE', v, allow_none=True, integer=True),
     'WS_ALLOWED_ORIGINS': _origins,
     'WS_MAX_MESSAGE_SIZE': lambda v: _number('WS_MAX_MESSAGE_SIZE', v, allow_none=False, integer=True),
     'WS_RATE_LIMIT': lambda v: _number('WS_RATE_LIMIT', v, allow_none=True),
@@ -158,23 +171,34 @@ def _fail(key: str, problem: str) -> Any:
 
 
 def load_config(configs: str | ModuleType, urls: dict[str, Any] | str | None = None) -> Config:
-    """Reset ``config`` to defaults, then fill it from the UPPERCASE globals of ``configs``."""
+    """Read the UPPERCASE globals of ``configs`` into a new ``Config`` and make it the live ``config``.
+
+    The returned object belongs to the app being built; the module-level ``config``
+    is overwritten with its values, so a later app never inherits anything from an
+    earlier one (keys it does not set are back at their defaults).
+    """
     module = _module(configs)
     settings = {k: v for k, v in vars(module).items() if k.isupper() and not k.startswith('_')}
-    config.refresh()
+    loaded = Config()
+    known = [*_CHECKS, 'URLS', 'JWT_CONFIG']
 
     for key, value in settings.items():
         if key in _CHECKS:
-            setattr(config, key, _CHECKS[key](value))
+            setattr(loaded, key, _CHECKS[key](value))
         elif key in ('URLS', 'JWT_CONFIG'):
             continue
         else:
-            config.extra[key] = value
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.85)
+            if close:
+                # Most likely a typo that would otherwise silently leave the default in place.
+                logger.warning('config key %s is not a panther setting; did you mean %s?', key, close[0])
+            loaded.extra[key] = value
 
     if urls is None:
         if 'URLS' not in settings:
             raise ConfigError('URLS', 'no urls= given to Panther() and no URLS in the configs module')
         urls = settings['URLS']
-    config.URLS = _urls(urls)
-    config.JWT_CONFIG = _jwt(settings.get('JWT_CONFIG'), config.SECRET_KEY)
-    return config
+    loaded.URLS = _urls(urls)
+    loaded.JWT_CONFIG = _jwt(settings.get('JWT_CONFIG'), loaded.SECRET_KEY)
+    config._assign(loaded)
+    return loaded

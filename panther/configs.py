@@ -40,6 +40,9 @@ class Config:
     DATABASE: dict[str, Any] = field(default_factory=dict)
     REDIS: dict[str, Any] | None = None
 
+    # Bigger HTTP request bodies are answered with 413; None means "no limit".
+    HTTP_MAX_BODY_SIZE: int | None = 10 * 1024 * 1024
+
     # WebSocket limits (SPEC section 4); None means "no limit".
     WS_ALLOWED_ORIGINS: list[str] | None = None
     WS_MAX_MESSAGE_SIZE: int = 1024 * 1024
@@ -62,6 +65,12 @@ class Config:
         for f in fields(self):
             default = f.default_factory() if callable(f.default_factory) else f.default
             setattr(self, f.name, default)
+
+    def _assign(self, other: Config) -> None:
+        """Take every key of ``other`` (the app just built becomes the live one)."""
+        for f in fields(self):
+            value = getattr(other, f.name)
+            setattr(self, f.name, dict(value) if f.name == 'extra' else value)
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names that are not fields: user-defined settings.

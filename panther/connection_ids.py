@@ -23,8 +23,16 @@ def new_connection_id(worker_id: str) -> str:
     return worker_id + secrets.token_hex((CONNECTION_ID_LENGTH - WORKER_ID_LENGTH) // 2)
 
 
+_HEX = frozenset('0123456789abcdef')
+
+
+def is_connection_id(value: object) -> bool:
+    """True for a string shaped like one of our ids (32 lowercase hex characters)."""
+    return isinstance(value, str) and len(value) == CONNECTION_ID_LENGTH and _HEX.issuperset(value)
+
+
 def owner_of(connection_id: str) -> str | None:
     """The worker id inside ``connection_id``, or ``None`` if it is not one of ours."""
-    if len(connection_id) != CONNECTION_ID_LENGTH:
+    if not is_connection_id(connection_id):
         return None
     return connection_id[:WORKER_ID_LENGTH]

@@ -8,6 +8,8 @@ is built once per handler at start-up, so a request only runs the converters.
 from __future__ import annotations
 
 import inspect
+import math
+import re
 import types
 import typing
 import uuid
@@ -37,10 +39,31 @@ def _to_bool(value: str) -> bool:
     raise ValueError(value)
 
 
+_INTEGER = re.compile(r'[+-]?[0-9]+')
+_NUMBER = re.compile(r'[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?')
+
+
+# Python's int()/float() also accept spaces, underscores, non-ASCII digits, 'nan' and
+# 'inf'; a URL should only match the plain spellings, so those are checked first.
+def _to_int(value: str) -> int:
+    if not _INTEGER.fullmatch(value):
+        raise ValueError(value)
+    return int(value)
+
+
+def _to_float(value: str) -> float:
+    if not _NUMBER.fullmatch(value):
+        raise ValueError(value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(value)
+    return number
+
+
 _CONVERTERS: dict[Any, tuple[Callable[[str], Any], str]] = {
     str: (str, 'a string'),
-    int: (int, 'an integer'),
-    float: (float, 'a number'),
+    int: (_to_int, 'an integer'),
+    float: (_to_float, 'a number'),
     bool: (_to_bool, 'true/false/1/0'),
     uuid.UUID: (uuid.UUID, 'a UUID'),
 }
@@ -55,12 +78,30 @@ def _unwrap_optional(annotation: Any) -> Any:
     return annotation
 
 
+_UNRESOLVED = object()
+
+
 def _hints(func: Callable[..., Any]) -> dict[str, Any]:
+    """Evaluated annotations; one that cannot be resolved maps to ``_UNRESOLVED``.
+
+    ``get_type_hints`` fails as a whole when any annotation (say, of ``request``)
+    names something it cannot see, so fall back to resolving them one by one.
+    """
     try:
         return typing.get_type_hints(func)
     except Exception:
-        # Unresolvable forward references: fall back to what is already evaluated.
-        return {k: v for k, v in getattr(func, '__annotations__', {}).items() if not isinstance(v, str)}
+        pass
+    annotations = dict(getattr(func, '__annotations__', {}))
+    namespace = getattr(inspect.unwrap(func), '__globals__', {})
+    hints: dict[str, Any] = {}
+    for name, value in annotations.items():
+        if isinstance(value, str):
+            try:
+                value = eval(value, namespace)  # what get_type_hints does, one name at a time
+            except Exception:
+                value = _UNRESOLVED
+        hints[name] = value
+    return hints
 
 
 class ArgumentPlan:
@@ -110,6 +151,10 @@ def build_plan(
                 continue
             raise RoutingError(f'{owner} does not accept the path variable <{name}>')
         annotation = _unwrap_optional(hints.get(name, inspect.Parameter.empty))
+        if annotation is _UNRESOLVED:
+            raise RoutingError(
+                f'{owner}: cannot resolve the annotation {param.annotation!r} of path variable <{name}>'
+            )
         if annotation is inspect.Parameter.empty or annotation is Any:
             continue
         if annotation not in _CONVERTERS:

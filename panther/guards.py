@@ -17,8 +17,20 @@ from panther.exceptions import ConfigError
 Guard = Callable[[Any], Awaitable[Any]]
 
 
-def _name(obj: Any) -> str:
+def guard_name(obj: Any) -> str:
+    """The name a user wrote for ``obj``: its function or class name."""
     return getattr(obj, '__qualname__', None) or type(obj).__qualname__
+
+
+_name = guard_name
+
+
+def _checked(guard: Any) -> Any:
+    # Guards that depend on settings (JWT needs a key) say so once, at start-up.
+    check = getattr(guard, 'check_config', None)
+    if callable(check):
+        check()
+    return guard
 
 
 def as_guard(obj: Any, *, where: str) -> Guard:
@@ -28,14 +40,15 @@ def as_guard(obj: Any, *, where: str) -> Guard:
         if call is None or not inspect.iscoroutinefunction(call):
             raise ConfigError(where, f'{_name(obj)} must define "async def __call__(self, ...)"')
         try:
-            return obj()
+            instance = obj()
         except TypeError as exc:
             raise ConfigError(where, f'{_name(obj)} cannot be instantiated without arguments ({exc})') from None
+        return _checked(instance)
     if inspect.iscoroutinefunction(obj):
         return obj
     call = getattr(type(obj), '__call__', None)  # noqa: B004
     if call is not None and not inspect.isfunction(obj) and inspect.iscoroutinefunction(call):
-        return obj
+        return _checked(obj)
     if callable(obj):
         raise ConfigError(where, f'{_name(obj)} must be async (async def), not a plain function')
     raise ConfigError(where, f'{obj!r} is not callable')

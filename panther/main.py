@@ -22,6 +22,7 @@ from panther.exceptions import APIError, NotFoundAPIError, UpgradeRequiredAPIErr
 from panther.guards import as_guard
 from panther.limits import Limits
 from panther.request import Request
+from panther.resources import close_resources, open_resources
 from panther.response import Response
 from panther.routing import Router
 from panther.runtime import Runtime
@@ -32,13 +33,40 @@ from panther.websocket_endpoint import WebsocketEndpoint, reject_handshake
 logger = logging.getLogger('panther')
 
 
+def _error(status_code: int, detail: Any, headers: dict[str, str] | None = None) -> tuple[Response, bytes]:
+    response = Response({'detail': detail}, status_code, headers)
+    try:
+        return response, response.render()
+    except TypeError:
+        logger.exception('the detail of a %d error cannot be encoded as JSON', status_code)
+        response = Response({'detail': 'Internal Server Error'}, 500)
+        return response, response.render()
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Prints panther's logs when nobody configured logging, stays quiet when someone did.
+
+    uvicorn configures only its own loggers, so without this the banner and the
+    tracebacks of failing handlers would vanish. When the root logger has handlers
+    (``logging.basicConfig``, pytest's caplog) records reach them by propagation
+    instead, so nothing is printed twice.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not logging.getLogger().handlers:
+            super().emit(record)
+
+
 def _setup_logging() -> None:
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler(sys.stderr)
         handler.setFormatter(logging.Formatter('%(levelname)s:     [panther] %(message)s'))
         logger.addHandler(handler)
-        logger.setLevel(os.environ.get('PANTHER_LOG_LEVEL', 'INFO').upper())
-        logger.propagate = False
+    level = os.environ.get('PANTHER_LOG_LEVEL')
+    if level:
+        logger.setLevel(level.upper())
+    elif logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
 
 
 class Panther:
@@ -71,7 +99,8 @@ class Panther:
             if isinstance(target, type) and issubclass(target, GenericWebsocket):
                 route.endpoint = WebsocketEndpoint(target, route.variables, ws_auth)
             else:
-                route.endpoint = HTTPEndpoint(target, route.variables, http_auth)
+                route.endpoint = HTTPEndpoint(target, route.variables, http_auth,
+                                              max_body_size=config.HTTP_MAX_BODY_SIZE, pattern=route.pattern)
         self.runtime = Runtime(self.limits, config)
         self.runtime.make_current()
         self.built_pid = os.getpid()
@@ -110,23 +139,27 @@ class Panther:
             if isinstance(route.endpoint, WebsocketEndpoint):
                 raise UpgradeRequiredAPIError(headers={'Upgrade': 'websocket', 'Connection': 'Upgrade'})
             response = await route.endpoint(request, raw)
+            # Rendered here so that data which cannot be encoded is a logged 500, not a crash mid-response.
+            body = response.render()
         except APIError as exc:
-            response = Response({'detail': exc.detail}, exc.status_code, exc.headers)
+            response, body = _error(exc.status_code, exc.detail, exc.headers)
         except PathVariableError as exc:
-            response = Response({'detail': str(exc)}, 400)
+            response, body = _error(400, str(exc))
         except Exception:
             logger.exception('%s %s raised', scope.get('method'), scope['path'])
-            response = Response({'detail': 'Internal Server Error'}, 500)
-        await response.send(send)
+            response, body = _error(500, 'Internal Server Error')
+        await response.send(send, body=body, head=scope.get('method') == 'HEAD')
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message['type'] == 'lifespan.startup':
                 try:
+                    await open_resources(self.config)
                     await self.runtime.start()
                 except Exception as exc:
-                    logger.error('start-up failed: %s', exc)
+                    # The server prints the failure message itself; logging it too would say it twice.
+                    logger.debug('start-up failed: %s', exc, exc_info=True)
                     await send({'type': 'lifespan.startup.failed', 'message': str(exc)})
                     return
                 logger.info(self.banner())
@@ -136,29 +169,36 @@ class Panther:
                     await self.runtime.stop()
                 except Exception:
                     logger.exception('shutdown did not complete cleanly')
+                await close_resources(self.config)
                 await send({'type': 'lifespan.shutdown.complete'})
                 return
 
     def banner(self) -> str:
-        """One short block saying what this worker runs with."""
+        """Three short lines saying what this worker runs with (logged once per worker at start-up)."""
         config, limits = self.config, self.limits
         ws_routes = sum(isinstance(r.endpoint, WebsocketEndpoint) for r in self.router.routes)
         bus = self.runtime.bus.kind if self.runtime.bus else 'not started'
 
-        def name(obj: Any) -> str:
-            return type(obj).__name__ if not isinstance(obj, type) and not callable(obj) else getattr(
-                obj, '__name__', type(obj).__name__)
+        def auth(obj: Any) -> str:
+            if obj is None:
+                return 'none'
+            return getattr(obj, '__qualname__', None) or type(obj).__qualname__
 
-        def limit(value: Any) -> str:
-            return 'off' if value is None else str(value)
+        def size(n: int) -> str:
+            for unit, scale in (('MiB', 1 << 20), ('KiB', 1 << 10)):
+                if n >= scale and n % scale == 0:
+                    return f'{n // scale} {unit}'
+            return f'{n} B'
 
+        def off(value: Any, unit: str = '') -> str:
+            return 'off' if value is None else f'{value:g}{unit}'
+
+        origins = 'any' if limits.allowed_origins is None else ' '.join(sorted(limits.allowed_origins)) or 'none'
         return '\n'.join([
-            f'panther app {self.name!r} (pid {os.getpid()}, worker {self.runtime.worker_id})',
-            f'  routes: {len(self.router.routes)} ({ws_routes} WebSocket)   websocket backend: {bus}',
-            f'  auth: http={name(config.AUTHENTICATION) if config.AUTHENTICATION else "none"}'
-            f' ws={name(config.WS_AUTHENTICATION) if config.WS_AUTHENTICATION else "none"}',
-            f'  limits: max message {limits.max_message_size} B, rate {limit(limits.rate_limit)}/s,'
-            f' send queue {limits.send_queue_size}, idle timeout {limit(limits.idle_timeout)} s,'
-            f' max connections {limit(limits.max_connections)},'
-            f' origins {"any" if limits.allowed_origins is None else sorted(limits.allowed_origins)}',
+            f'panther {self.name!r} ready (pid {os.getpid()}, worker {self.runtime.worker_id}): '
+            f'{len(self.router.routes)} routes, {ws_routes} WebSocket; websocket backend: {bus}',
+            f'  auth: http {auth(config.AUTHENTICATION)}, websocket {auth(config.WS_AUTHENTICATION)}',
+            f'  limits: message {size(limits.max_message_size)}, rate {off(limits.rate_limit, "/s")},'
+            f' send queue {limits.send_queue_size}, idle {off(limits.idle_timeout, "s")},'
+            f' ping {off(limits.ping_interval, "s")}, connections {off(limits.max_connections)}, origins {origins}',
         ])

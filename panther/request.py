@@ -40,6 +40,11 @@ class Request(BaseRequest):
         return self._data
 
     async def read_body(self, limit: int | None = None) -> None:
+        """Receive the whole body and parse it into ``data``; over ``limit`` bytes -> 413."""
+        if limit is not None:
+            declared = self.headers.get('content-length')
+            if declared and declared.isdigit() and int(declared) > limit:
+                raise BadRequestAPIError('Request body too large', status_code=413)
         chunks: list[bytes] = []
         size = 0
         more = True
@@ -62,7 +67,10 @@ class Request(BaseRequest):
             return None
         content_type = (self.headers.get('content-type') or '').split(';')[0].strip().lower()
         if content_type == 'application/x-www-form-urlencoded':
-            return dict(parse_qsl(body.decode(), keep_blank_values=True))
+            try:
+                return dict(parse_qsl(body.decode(), keep_blank_values=True))
+            except UnicodeDecodeError:
+                raise BadRequestAPIError('Invalid form body (not UTF-8)') from None
         if content_type in ('', 'application/json') or content_type.endswith('+json'):
             try:
                 return loads(body)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -58,10 +59,19 @@ def _headers(headers: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
 
 @dataclass
 class TestResponse:
+    """``data`` is the decoded JSON (or text for ``text/*``, else the raw ``body``).
+
+    ``headers`` has lower-case names; a repeated header (``set-cookie``) keeps its
+    last value there and every value in ``raw_headers``.
+    """
+
+    __test__ = False
+
     status_code: int
     headers: dict[str, str]
     body: bytes
     data: Any = field(default=None)
+    raw_headers: list[tuple[str, str]] = field(default_factory=list)
 
 
 class APIClient:
@@ -72,9 +82,9 @@ class APIClient:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    def get(self, path: str, headers: dict[str, str] | None = None,
+    def get(self, path: str, payload: Any = None, headers: dict[str, str] | None = None,
             query_params: dict[str, Any] | None = None) -> TestResponse:
-        return _run(lambda: self.request('GET', path, None, headers, query_params))
+        return _run(lambda: self.request('GET', path, payload, headers, query_params))
 
     def post(self, path: str, payload: Any = None, headers: dict[str, str] | None = None,
              query_params: dict[str, Any] | None = None) -> TestResponse:
@@ -99,8 +109,14 @@ class APIClient:
         raw_headers = _headers(headers)
         body = b''
         if payload is not None:
-            body = payload if isinstance(payload, bytes) else dumps(payload)
-            if not any(k == b'content-type' for k, _ in raw_headers):
+            content_type = next((v for k, v in raw_headers if k == b'content-type'), None)
+            if isinstance(payload, bytes):
+                body = payload
+            elif content_type is not None and content_type.startswith(b'application/x-www-form-urlencoded'):
+                body = urlencode(payload, doseq=True).encode()
+            else:
+                body = dumps(payload)
+            if content_type is None:
                 raw_headers.append((b'content-type', b'application/json'))
         scope = {
             'type': 'http', 'asgi': {'version': '3.0'}, 'http_version': '1.1', 'method': method.upper(),
@@ -129,13 +145,14 @@ class APIClient:
 
         await self.app(scope, receive, send)
         response_body = b''.join(chunks)
-        response_headers = {k.decode('latin-1'): v.decode('latin-1') for k, v in start.get('headers', [])}
+        pairs = [(k.decode('latin-1').lower(), v.decode('latin-1')) for k, v in start.get('headers', [])]
+        response_headers = dict(pairs)
         data: Any = response_body
         if response_headers.get('content-type', '').startswith('application/json'):
             data = orjson.loads(response_body) if response_body else None
         elif response_headers.get('content-type', '').startswith('text/'):
             data = response_body.decode()
-        return TestResponse(start.get('status', 500), response_headers, response_body, data)
+        return TestResponse(start.get('status', 500), response_headers, response_body, data, pairs)
 
 
 class WebsocketSession:
@@ -155,6 +172,10 @@ class WebsocketSession:
         self.app = app
         self.transcript: list[Message] = []
         self.closed_code: int | None = None
+        #: ASGI messages the app sent out of order (a real server would log "Unexpected ASGI message").
+        self.violations: list[str] = []
+        self._app_state = 'connecting'  # -> 'accepted' -> 'closed'
+        self._client_closed = False
         self._to_app: asyncio.Queue[Message] = asyncio.Queue()
         self._from_app: asyncio.Queue[Message] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -176,17 +197,26 @@ class WebsocketSession:
         return await self._to_app.get()
 
     async def _send(self, message: Message) -> None:
-        if self.closed_code is not None and message['type'] != 'websocket.close':
+        kind = message['type']
+        allowed = _ALLOWED[self._app_state]
+        if kind not in allowed:
+            self.violations.append(f'{kind!r} while the app side is {self._app_state}')
+            raise RuntimeError(f'Unexpected ASGI message {kind!r} (app side is {self._app_state})')
+        if self._client_closed:
+            if kind == 'websocket.close':
+                self._app_state = 'closed'
+                return  # like a server: closing an already closed socket is a no-op
             raise OSError('the test client has disconnected')
         self.transcript.append(dict(message))
-        if message['type'] == 'websocket.accept':
+        if kind == 'websocket.accept':
+            self._app_state = 'accepted'
             self._connected = True
-        elif message['type'] == 'websocket.close':
-            if self.closed_code is None:
-                self.closed_code = message.get('code', 1000)
-                if self._connected:
-                    # The closing handshake completes: the app then sees the disconnect.
-                    await self._to_app.put({'type': 'websocket.disconnect', 'code': self.closed_code})
+        elif kind == 'websocket.close':
+            self._app_state = 'closed'
+            self.closed_code = message.get('code', 1000)
+            # The closing handshake completes (or the handshake is refused): the app then sees the disconnect.
+            await self._to_app.put({'type': 'websocket.disconnect',
+                                    'code': self.closed_code if self._connected else 1006})
         await self._from_app.put(message)
 
     async def send(self, data: str | bytes | Any) -> None:
@@ -221,12 +251,29 @@ class WebsocketSession:
     async def receive_json(self, timeout: float = 2.0) -> Any:
         return orjson.loads(await self.receive_text(timeout))
 
-    async def close(self, code: int = 1000) -> None:
-        """Close from the client side and wait (briefly) for the app to finish."""
+    async def close(self, code: int = 1000, timeout: float = 5.0) -> None:
+        """Close from the client side and wait for the app to finish.
+
+        An app that ignores the disconnect for ``timeout`` seconds (say, an endless
+        loop inside ``connect``) is cancelled, so a test never hangs.
+        """
         if self.closed_code is None:
             self.closed_code = code
+            self._client_closed = True
             await self._to_app.put({'type': 'websocket.disconnect', 'code': code})
-        await self.wait_closed()
+        try:
+            await self.wait_closed(timeout)
+        except TimeoutError:
+            task = self._task
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def check_protocol(self) -> None:
+        """Raise ``AssertionError`` if the app sent any ASGI message out of order."""
+        if self.violations:
+            raise AssertionError('the app broke the ASGI WebSocket protocol: ' + '; '.join(self.violations))
 
     async def wait_closed(self, timeout: float = 5.0) -> None:
         if self._task is not None:
@@ -236,8 +283,10 @@ class WebsocketSession:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
         await self.close()
+        if exc_type is None:
+            self.check_protocol()
 
 
 class WebsocketClient:
@@ -259,29 +308,43 @@ class WebsocketClient:
 
     def connect(self, path: str, headers: dict[str, str] | None = None,
                 query_params: dict[str, Any] | None = None, messages: list[Any] | None = None,
-                idle: float = 0.2) -> list[Message]:
+                idle: float = 0.2, timeout: float = 5.0) -> list[Message]:
         """Connect, send ``messages`` in order, wait until the app closes or stays idle
-        for ``idle`` seconds, then disconnect; returns every message the app sent."""
-        return _run(lambda: self.aconnect(path, headers, query_params, messages, idle))
+        for ``idle`` seconds (``timeout`` at most), then disconnect; returns every
+        message the app sent."""
+        return _run(lambda: self.aconnect(path, headers, query_params, messages, idle, timeout))
 
     async def aconnect(self, path: str, headers: dict[str, str] | None = None,
                        query_params: dict[str, Any] | None = None, messages: list[Any] | None = None,
-                       idle: float = 0.2) -> list[Message]:
+                       idle: float = 0.2, timeout: float = 5.0) -> list[Message]:
         """The async form of ``connect``."""
         session = self.session(path, headers, query_params)
         await session.start()
         if session._connected and session.closed_code is None:
             for data in messages or ():
                 await session.send(data)
-            await _until_idle(session, idle)
-        await session.close()
+            await _until_idle(session, idle, timeout)
+        await session.close(timeout=timeout)
+        session.check_protocol()
         return session.transcript
 
 
-async def _until_idle(session: WebsocketSession, idle: float) -> None:
+_ALLOWED = {
+    'connecting': frozenset({'websocket.accept', 'websocket.close', 'websocket.http.response.start'}),
+    'accepted': frozenset({'websocket.send', 'websocket.close'}),
+    'closed': frozenset(),
+}
+
+
+async def _until_idle(session: WebsocketSession, idle: float, limit: float = 5.0) -> None:
+    # ``limit`` bounds an app that never goes quiet (e.g. a ticker), so ``connect`` never hangs.
+    deadline = asyncio.get_running_loop().time() + limit
     while session.closed_code is None:
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            return
         try:
-            await session.receive(timeout=idle)
+            await session.receive(timeout=min(idle, left))
         except (TimeoutError, ConnectionError):
             return
 

@@ -67,6 +67,7 @@ class GenericWebsocket(BaseRequest):
         '_asgi_send',
         '_close_code',
         '_closed_by_app',
+        '_closed_here',
         '_cookies',
         '_groups',
         '_headers',
@@ -90,6 +91,7 @@ class GenericWebsocket(BaseRequest):
         self._limits = runtime.limits
         self._state = _CONNECTING
         self._closed_by_app = False
+        self._closed_here = False
         self._close_code: int | None = None
         self._outbox: deque[Message] | None = None
         self._writing = False
@@ -129,7 +131,13 @@ class GenericWebsocket(BaseRequest):
         runtime = self._runtime
         if not runtime.worker_id or runtime._started is None or not runtime._started.is_set():
             await runtime.start()
-        await self._asgi_send(message)
+        try:
+            await self._asgi_send(message)
+        except OSError:
+            # The peer left during the handshake: nothing to register, but disconnect() still runs.
+            self.connection_id = new_connection_id(runtime.worker_id)
+            self._peer_gone()
+            return
         self.connection_id = new_connection_id(runtime.worker_id)
         self._state = _CONNECTED
         runtime.registry.add(self)
@@ -138,11 +146,15 @@ class GenericWebsocket(BaseRequest):
         """Send ``data``: ``str`` as a text frame, ``bytes`` as binary, anything else as JSON text.
 
         Sends are delivered in order with every other send to this connection,
-        including those from ``send_message_to_websocket``.
+        including those from ``send_message_to_websocket``. Once the peer has left
+        or the connection was closed from outside, a send is dropped quietly, so a
+        long-running loop should check ``self.is_connected``; a send after this
+        connection's own ``close()`` raises ``WebsocketStateError``.
         """
         if self._state is not _CONNECTED:
-            if self._state is _CLOSED and not self._closed_by_app:
-                logger.debug('send on %s dropped: the peer has gone', self.connection_id)
+            if self._state is _CLOSED and not self._closed_here:
+                # Closed by the peer, from outside or by a limit: not a bug in the caller.
+                logger.debug('send on %s dropped: the connection has ended', self.connection_id)
                 return
             check('send()', self._state, (_CONNECTED,))
         kind = type(data)
@@ -168,9 +180,16 @@ class GenericWebsocket(BaseRequest):
 
     async def close(self, code: int = status.WS_1000_NORMAL_CLOSURE, reason: str = '') -> None:
         """Close the connection, or reject the handshake if it was not accepted yet."""
-        if self._state is _CLOSED and not self._closed_by_app:
-            return  # the peer went first; nothing left to close
+        if self._state is _CLOSED and not self._closed_here:
+            return  # the peer, an outside close or a limit went first; nothing left to close
         check('close()', self._state, (_CONNECTING, _CONNECTED))
+        self._closed_here = True
+        await self._send_close(code, reason)
+
+    async def _send_close(self, code: int, reason: str) -> None:
+        """Close after every queued send (the framework's own closes: crash, limits)."""
+        if self._state is _CLOSED:
+            return
         message = {'type': 'websocket.close', 'code': code, 'reason': reason}
         was_connecting = self._state is _CONNECTING
         self._state = _CLOSED
@@ -226,20 +245,21 @@ class GenericWebsocket(BaseRequest):
     async def _flush(self) -> None:
         self._writing = True
         outbox = self._outbox
+        send = self._asgi_send
         try:
             while outbox:
-                message = outbox.popleft()
-                await self._asgi_send(message)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            logger.debug('writing to %s failed: %r', self.connection_id, exc)
-            if outbox:
-                outbox.clear()
+                await send(outbox.popleft())
+        except OSError as exc:
+            logger.debug('writing to %s failed, the peer has gone: %r', self.connection_id, exc)
+            self._peer_gone()
+        except Exception:
+            logger.exception('writing to %s failed', self.connection_id)
             self._peer_gone()
         finally:
-            self._writing = False
-            self._writer = None
+            # Only the current writer resets the flags; a cancelled one must not clear a successor's.
+            if self._writer is asyncio.current_task():
+                self._writing = False
+                self._writer = None
 
     def _overflow(self) -> None:
         size = self._limits.send_queue_size
@@ -252,18 +272,16 @@ class GenericWebsocket(BaseRequest):
         self._close_code = status.WS_1013_TRY_AGAIN_LATER
         if self._outbox:
             self._outbox.clear()
-        writer = self._writer
-        if writer is not None:
-            # It is stuck waiting for the client to read; the close must not queue behind it.
-            writer.cancel()
-            self._writer = None
-        self._writing = False
+        # Whatever write is in flight finishes first and the close follows it: two
+        # concurrent ASGI sends could reach the socket in either order. The server's
+        # own write buffer wait is the only thing the close waits behind.
         self._enqueue({'type': 'websocket.close', 'code': status.WS_1013_TRY_AGAIN_LATER,
                        'reason': 'send queue full'}, force=True)
 
     def _close_from_outside(self, code: int, reason: str) -> None:
         """``close_websocket_connection``: ordered after every send queued before it."""
         if self._state is not _CONNECTED:
+            logger.debug('close of %s dropped: connection is %s', self.connection_id, self._state.value)
             return
         self._state = _CLOSED
         self._closed_by_app = True
@@ -271,6 +289,8 @@ class GenericWebsocket(BaseRequest):
         self._enqueue({'type': 'websocket.close', 'code': code, 'reason': reason}, force=True)
 
     def _peer_gone(self) -> None:
+        if self._outbox:
+            self._outbox.clear()  # nobody will read them
         if self._state is not _CLOSED:
             self._state = _CLOSED
             self._closed_by_app = False

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ValidationError
 
 from panther import status
 from panther.converters import ArgumentPlan, PathVariableError, build_plan
-from panther.exceptions import ConfigError
-from panther.guards import Guard, as_guard, as_guards, static_attr
+from panther.exceptions import AuthenticationAPIError, ConfigError
+from panther.guards import Guard, as_guard, as_guards, guard_name, static_attr
 from panther.origins import origin_allowed
 from panther.runtime import Runtime
 from panther.types import Receive, Scope, Send
@@ -103,22 +103,25 @@ class WebsocketEndpoint:
             await reject_handshake(send)
             return
 
+        code = status.WS_1006_ABNORMAL_CLOSURE
         try:
-            await connection.connect(**kwargs)
-        except Exception:
-            logger.exception('%s.connect() raised; connection closed with 1011', self.cls.__qualname__)
-            await self._crash(connection)
-            await self._finish(connection, status.WS_1011_INTERNAL_ERROR)
-            return
-        state = connection._state
-        if state is WebsocketState.CONNECTING:
-            logger.debug('%s.connect() did not accept; handshake rejected', self.cls.__qualname__)
-            await reject_handshake(send)
-            return
-        if connection.connection_id is None:
-            return  # closed (rejected) inside connect() before accepting
-        code = await self._serve(connection, receive)
-        await self._finish(connection, code)
+            try:
+                await connection.connect(**kwargs)
+            except Exception:
+                logger.exception('%s.connect() raised; connection closed with 1011', self.cls.__qualname__)
+                await self._crash(connection)
+            if connection._state is WebsocketState.CONNECTING:
+                logger.debug('%s.connect() did not accept; handshake rejected', self.cls.__qualname__)
+                await reject_handshake(send)
+                return
+            if connection.connection_id is None:
+                return  # closed (rejected) inside connect() before accepting
+            # Even when connect() already closed, wait for the peer's side of the closing
+            # handshake, so every accepted connection ends through the same path.
+            code = await self._serve(connection, receive)
+        finally:
+            # Also when the task is cancelled: disconnect() runs and the registry forgets it.
+            await self._finish(connection, code)
 
     async def _serve(self, connection: GenericWebsocket, receive: Receive) -> int:
         """The per-message loop; returns the close code."""
@@ -171,8 +174,12 @@ class WebsocketEndpoint:
                 return True
         try:
             connection.user = await auth(connection)
+        except AuthenticationAPIError:
+            # The authentication logged its own one-line reason.
+            logger.debug('WebSocket %s rejected by authentication', connection.path)
+            return False
         except Exception as exc:
-            logger.error('WebSocket %s rejected by authentication: %s', connection.path, exc)
+            logger.error('%s Error: "%s"', guard_name(auth), str(exc) or type(exc).__name__)
             return False
         return True
 
@@ -190,12 +197,9 @@ class WebsocketEndpoint:
         return True
 
     async def _crash(self, connection: GenericWebsocket) -> None:
-        state = connection._state
+        """Close with 1011 (before accept: reject), after whatever was already queued."""
         try:
-            if state is WebsocketState.CONNECTING:
-                await reject_handshake(connection._asgi_send)
-            elif state is WebsocketState.CONNECTED:
-                await connection.close(status.WS_1011_INTERNAL_ERROR, 'Internal Server Error')
+            await connection._send_close(status.WS_1011_INTERNAL_ERROR, 'Internal Server Error')
         except Exception:
             logger.debug('could not close crashed connection %s', connection.connection_id, exc_info=True)
 

@@ -1,0 +1,284 @@
+"""Authentication classes: who is making this request or opening this connection.
+
+An authentication is called with the ``Request`` or the WebSocket connection and
+returns the user (or ``None`` when no credential was sent); it raises
+``AuthenticationAPIError`` to refuse. The JWT classes differ only in where they
+read the token::
+
+    from panther.authentications import QueryParamJWTAuthentication
+
+    AUTHENTICATION = 'panther.authentications.JWTAuthentication'               # Authorization: Bearer <t>
+    WS_AUTHENTICATION = 'panther.authentications.QueryParamJWTAuthentication'  # ?authorization=<t>
+
+    tokens = await JWTAuthentication.login(user)     # {'access_token': ..., 'refresh_token': ...}
+    tokens = await JWTAuthentication.refresh(tokens['refresh_token'])
+    await JWTAuthentication.logout(tokens['access_token'])   # needs REDIS
+
+A refused credential logs one line, ``<ClassName> Error: "<reason>"``, on the
+``panther`` logger; the token itself is never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+
+from panther.configs import JWTConfig, config
+from panther.exceptions import AuthenticationAPIError, ConfigError
+from panther.redaction import install as _redact_tokens_in_server_logs
+
+__all__ = [
+    'BaseAuthentication',
+    'CookieJWTAuthentication',
+    'JWTAuthentication',
+    'QueryParamJWTAuthentication',
+]
+
+logger = logging.getLogger('panther')
+
+ACCESS = 'access'
+REFRESH = 'refresh'
+REVOKED_PREFIX = 'panther:revoked-token:'
+
+# Apps that authenticate by token must not print tokens in uvicorn's access log.
+_redact_tokens_in_server_logs()
+
+
+class BaseAuthentication:
+    """Base class of authentication classes.
+
+    Subclasses implement ``async def __call__(self, request_or_connection)`` and
+    return the user, or ``None`` for an anonymous caller. To refuse, ``raise
+    self.fail('reason')``: it logs the one ERROR line and gives the 401 error::
+
+        class APIKeyAuthentication(BaseAuthentication):
+            async def __call__(self, request):
+                key = request.headers.x_api_key
+                if key is None:
+                    return None
+                user = await User.find_one(api_key=key)
+                if user is None:
+                    raise self.fail('Unknown API key')
+                return user
+    """
+
+    async def __call__(self, request: Any) -> Any:
+        raise NotImplementedError(f'{type(self).__qualname__} must implement "async def __call__(self, request)"')
+
+    def check_config(self) -> None:
+        """Raise ``ConfigError`` if the app's configuration cannot serve this class.
+
+        panther calls it once at start-up for every configured authentication.
+        """
+
+    @classmethod
+    def fail(cls, reason: str) -> AuthenticationAPIError:
+        """Log ``<ClassName> Error: "<reason>"`` once at ERROR; return the error to raise."""
+        logger.error('%s Error: "%s"', cls.__name__, reason)
+        return AuthenticationAPIError()
+
+
+def jwt_settings() -> JWTConfig:
+    """The app's ``JWT_CONFIG`` (with ``SECRET_KEY`` as the default key), or a ``ConfigError``."""
+    settings = config.JWT_CONFIG
+    if settings is None or not settings.key:
+        raise ConfigError(
+            'JWT_CONFIG', "JWT authentication needs a signing key: set SECRET_KEY or JWT_CONFIG = {'key': ...}"
+        )
+    return settings
+
+
+def _redis() -> Any:
+    from panther.db.connections import redis  # redis-py is imported only by apps that use it
+
+    return redis
+
+
+def _revocation_key(payload: dict[str, Any], token: str) -> str:
+    jti = payload.get('jti')
+    if isinstance(jti, str) and jti:
+        return REVOKED_PREFIX + jti
+    # A token minted without a jti (by another issuer) is identified by its digest.
+    return REVOKED_PREFIX + hashlib.sha256(token.encode()).hexdigest()
+
+
+class JWTAuthentication(BaseAuthentication):
+    """JSON Web Tokens from the ``Authorization: Bearer <token>`` header.
+
+    The token is signed with ``JWT_CONFIG['key']`` (default ``SECRET_KEY``) and
+    ``JWT_CONFIG['algorithm']`` (default HS256); only that algorithm is accepted.
+    Its payload carries ``user_id``, ``token_type`` (``access`` or ``refresh``),
+    ``iat``, ``exp`` and ``jti``. The user is loaded by id from ``USER_MODEL``.
+    """
+
+    def check_config(self) -> None:
+        jwt_settings()
+
+    @classmethod
+    def get_token(cls, request: Any) -> str | None:
+        """The raw token in ``request``, or ``None`` when it has none."""
+        header = request.headers.get('authorization')
+        if header is None or not header.strip():
+            return None
+        scheme, _, token = header.strip().partition(' ')
+        if scheme.lower() != 'bearer' or not token.strip():
+            raise cls.fail('Authorization header must be "Bearer <token>"')
+        return token.strip()
+
+    async def __call__(self, request: Any) -> Any:
+        token = self.get_token(request)
+        if token is None:
+            return None
+        payload = await self.decode_token(token, expected_type=ACCESS)
+        return await self.get_user(payload)
+
+    # -- tokens -----------------------------------------------------------------
+
+    @classmethod
+    def encode_token(cls, user_id: Any, token_type: str = ACCESS) -> str:
+        """Sign a new ``access`` or ``refresh`` token for ``user_id``."""
+        settings = jwt_settings()
+        life = settings.life_time if token_type == ACCESS else settings.refresh_life_time
+        assert life is not None
+        now = datetime.now(UTC)
+        payload = {
+            'user_id': user_id,
+            'token_type': token_type,
+            'iat': now,
+            'exp': now + life,
+            # Makes every token unique (two logins in one second) and names it for revocation.
+            'jti': secrets.token_hex(16),
+        }
+        return jwt.encode(payload, settings.key, algorithm=settings.algorithm)
+
+    @classmethod
+    async def decode_token(cls, token: str, expected_type: str = ACCESS) -> dict[str, Any]:
+        """Verify ``token`` and return its payload; refuse it with ``cls.fail`` otherwise.
+
+        Checks the signature with the configured key and algorithm only, expiry,
+        ``token_type``, ``user_id`` and, with Redis configured, revocation.
+        """
+        settings = jwt_settings()
+        try:
+            payload = jwt.decode(
+                token, settings.key, algorithms=[settings.algorithm], options={'require': ['exp', 'iat']}
+            )
+        except jwt.ExpiredSignatureError:
+            raise cls.fail('Token has expired') from None
+        except jwt.InvalidSignatureError:
+            raise cls.fail('Token signature is invalid') from None
+        except jwt.InvalidAlgorithmError:
+            raise cls.fail(f'Token is not signed with {settings.algorithm}') from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise cls.fail(f'Token has no {exc.claim} claim') from None
+        except jwt.DecodeError:
+            raise cls.fail('Token is malformed') from None
+        except jwt.InvalidTokenError as exc:
+            raise cls.fail(f'Token is invalid ({type(exc).__name__})') from None
+        token_type = payload.get('token_type', ACCESS)
+        if token_type != expected_type:
+            raise cls.fail(f'Expected a token of type {expected_type!r}, got {token_type!r}')
+        if payload.get('user_id') is None:
+            raise cls.fail('Payload does not have user_id')
+        if config.REDIS is not None and await _redis().exists(_revocation_key(payload, token)):
+            raise cls.fail('Token has been revoked')
+        return payload
+
+    @classmethod
+    async def get_user(cls, payload: dict[str, Any]) -> Any:
+        """Load the user ``payload['user_id']`` names from ``USER_MODEL``; refuse if missing."""
+        from panther.db.models import get_user_model
+
+        user_id = payload['user_id']
+        if isinstance(user_id, bool) or not isinstance(user_id, int | str):
+            raise cls.fail('Payload user_id is not an id')
+        user = await get_user_model().find_one(id=user_id)
+        if user is None:
+            raise cls.fail('User not found')
+        return user
+
+    # -- sessions ---------------------------------------------------------------
+
+    @classmethod
+    async def login(cls, user: Any) -> dict[str, str]:
+        """Record the login on ``user`` and return ``{'access_token', 'refresh_token'}``."""
+        if getattr(user, 'id', None) is None:
+            raise ValueError('login() needs a stored user (one with an id)')
+        tokens = cls._pair(user.id)
+        update_last_login = getattr(user, 'update_last_login', None)
+        if update_last_login is not None:  # a USER_MODEL that is not a BaseUser may not track it
+            await update_last_login()
+        return tokens
+
+    @classmethod
+    async def refresh(cls, refresh_token: str) -> dict[str, str]:
+        """Trade a valid refresh token for a new access and refresh token pair.
+
+        With Redis configured the refresh token used is revoked, so each works once.
+        """
+        payload = await cls.decode_token(refresh_token, expected_type=REFRESH)
+        await cls.get_user(payload)
+        if config.REDIS is not None:
+            await cls._revoke(payload, refresh_token)
+        return cls._pair(payload['user_id'])
+
+    @classmethod
+    async def logout(cls, token: str) -> None:
+        """Revoke ``token`` (access or refresh) until it would have expired anyway.
+
+        Needs ``REDIS``: without it a JWT stays valid until it expires, so this
+        raises ``ConfigError`` instead of pretending to log out.
+        """
+        if config.REDIS is None:
+            raise ConfigError('REDIS', 'is not set; logout() needs Redis to revoke tokens '
+                                       '(without it a token stays valid until it expires)')
+        if token.lower().startswith('bearer '):
+            token = token[7:].strip()
+        settings = jwt_settings()
+        try:
+            payload = jwt.decode(token, settings.key, algorithms=[settings.algorithm])
+        except jwt.ExpiredSignatureError:
+            return  # already refused everywhere
+        except jwt.InvalidTokenError:
+            raise cls.fail('Cannot log out an invalid token') from None
+        await cls._revoke(payload, token)
+
+    @classmethod
+    def _pair(cls, user_id: Any) -> dict[str, str]:
+        return {'access_token': cls.encode_token(user_id, ACCESS), 'refresh_token': cls.encode_token(user_id, REFRESH)}
+
+    @classmethod
+    async def _revoke(cls, payload: dict[str, Any], token: str) -> None:
+        remaining = int(payload.get('exp', 0) - datetime.now(UTC).timestamp()) + 1
+        if remaining > 0:
+            await _redis().set(_revocation_key(payload, token), b'1', ex=remaining)
+
+
+class QueryParamJWTAuthentication(JWTAuthentication):
+    """JWT from the ``?authorization=<token>`` query parameter, the usual choice for WebSockets
+    (browsers cannot set headers on a WebSocket handshake)."""
+
+    @classmethod
+    def get_token(cls, request: Any) -> str | None:
+        token = request.query_params.get('authorization')
+        if token is None or not token.strip():
+            return None
+        token = token.strip()
+        scheme, _, rest = token.partition(' ')
+        return rest.strip() if scheme.lower() == 'bearer' and rest.strip() else token
+
+
+class CookieJWTAuthentication(JWTAuthentication):
+    """JWT from the ``access_token`` cookie."""
+
+    @classmethod
+    def get_token(cls, request: Any) -> str | None:
+        token = request.cookies.get('access_token')
+        if token is None or not token.strip():
+            return None
+        return token.strip()

@@ -1,0 +1,283 @@
+"""The JWT classes in-process: header, query param and cookie, over HTTP and WebSocket."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+
+from panther import Panther
+from panther.app import GenericAPI
+from panther.authentications import (
+    BaseAuthentication,
+    CookieJWTAuthentication,
+    JWTAuthentication,
+    QueryParamJWTAuthentication,
+)
+from panther.db.models import BaseUser
+from panther.exceptions import AuthenticationAPIError, ConfigError
+from panther.main import _setup_logging
+from panther.test import APIClient, WebsocketClient
+from panther.websocket import GenericWebsocket
+from tests import auth_app
+from tests.auth_support import Records, claims, configs_module, credentials, rejection_cases, sign
+
+KINDS = ('header', 'query', 'cookie')
+CLASS_NAMES = {'header': 'JWTAuthentication', 'query': 'QueryParamJWTAuthentication',
+               'cookie': 'CookieJWTAuthentication'}
+
+
+@pytest.fixture
+def logs():
+    _setup_logging()
+    logger = logging.getLogger('panther')
+    handler = Records()
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(previous)
+
+
+@pytest.fixture
+def app(tmp_path):
+    return Panther('auth_tests', configs=configs_module(
+        SECRET_KEY=auth_app.SECRET, DATABASE={'path': str(tmp_path / 'auth.sqlite3')}, URLS=auth_app.URLS))
+
+
+@pytest.fixture
+async def user(app):
+    return await BaseUser.create_user('ali', 'a passphrase')
+
+
+async def _http(app, kind, token):
+    headers, query = credentials(kind, token) if token is not None else ({}, {})
+    return await APIClient(app).request('GET', f'/api/{kind}/', headers=headers, query_params=query)
+
+
+async def _ws(app, kind, token):
+    headers, query = credentials(kind, token) if token is not None else ({}, {})
+    return await WebsocketClient(app).aconnect(f'/ws/{kind}/', headers=headers, query_params=query)
+
+
+def _rejected(transcript) -> bool:
+    return [m['type'] for m in transcript] == ['websocket.close']
+
+
+@pytest.mark.parametrize('kind', KINDS)
+async def test_valid_token_loads_the_user_over_http_and_websocket(app, user, kind, logs):
+    token = JWTAuthentication.encode_token(user.id)
+    response = await _http(app, kind, token)
+    assert response.status_code == 200
+    assert response.data == {'user': 'ali', 'id': user.id}
+    transcript = await _ws(app, kind, token)
+    assert transcript[0]['type'] == 'websocket.accept'
+    assert transcript[1]['text'] == f'{{"user":"ali","id":{user.id}}}'
+    assert logs.errors() == []
+
+
+@pytest.mark.parametrize('kind', KINDS)
+async def test_no_credential_means_no_user(app, user, kind, logs):
+    response = await _http(app, kind, None)
+    assert response.status_code == 200 and response.data == {'user': None, 'id': None}
+    transcript = await _ws(app, kind, None)
+    assert transcript[0]['type'] == 'websocket.accept'
+    assert transcript[1]['text'] == '{"user":null,"id":null}'
+    assert logs.errors() == []
+
+
+@pytest.mark.parametrize('kind', KINDS)
+async def test_empty_credential_counts_as_absent(app, user, kind, logs):
+    headers, query = credentials(kind, '')
+    if kind == 'header':
+        headers = {'Authorization': ''}
+    response = await APIClient(app).request('GET', f'/api/{kind}/', headers=headers, query_params=query)
+    assert response.data == {'user': None, 'id': None}
+    assert logs.errors() == []
+
+
+@pytest.mark.parametrize('case', list(rejection_cases(1)))
+@pytest.mark.parametrize('kind', KINDS)
+async def test_rejected_token_logs_one_line_and_refuses(app, user, kind, case, logs):
+    make, reason = rejection_cases(user.id)[case]
+    token = make()
+    expected = f'{CLASS_NAMES[kind]} Error: "{reason}"'
+
+    response = await _http(app, kind, token)
+    assert response.status_code == 401
+    assert response.data == {'detail': 'Authentication Error'}
+    assert logs.errors() == [expected]
+
+    logs.clear()
+    transcript = await _ws(app, kind, token)
+    assert _rejected(transcript), transcript
+    assert logs.errors() == [expected]
+    assert token not in logs.text()
+
+
+async def test_header_with_another_scheme_is_refused(app, user, logs):
+    response = await APIClient(app).request('GET', '/api/header/', headers={'Authorization': 'Basic YWxpOnB3'})
+    assert response.status_code == 401
+    assert logs.errors() == ['JWTAuthentication Error: "Authorization header must be "Bearer <token>""']
+
+
+async def test_query_param_accepts_a_bearer_prefix(app, user):
+    token = JWTAuthentication.encode_token(user.id)
+    response = await APIClient(app).request('GET', '/api/query/', query_params={'authorization': f'Bearer {token}'})
+    assert response.data['user'] == 'ali'
+
+
+async def test_login_returns_a_pair_and_records_the_login(app, user):
+    assert user.last_login is None
+    tokens = await JWTAuthentication.login(user)
+    assert set(tokens) == {'access_token', 'refresh_token'}
+    access = jwt.decode(tokens['access_token'], auth_app.SECRET, algorithms=['HS256'])
+    refresh = jwt.decode(tokens['refresh_token'], auth_app.SECRET, algorithms=['HS256'])
+    assert access['user_id'] == refresh['user_id'] == user.id
+    assert (access['token_type'], refresh['token_type']) == ('access', 'refresh')
+    # SPEC defaults: one day, refresh twice as long.
+    assert access['exp'] - access['iat'] == 24 * 3600
+    assert refresh['exp'] - refresh['iat'] == 48 * 3600
+    assert access['jti'] != refresh['jti']
+    stored = await BaseUser.find_one(id=user.id)
+    assert stored.last_login is not None
+    assert datetime.now(UTC) - stored.last_login < timedelta(minutes=1)
+    headers, _ = credentials('header', tokens['access_token'])
+    response = await APIClient(app).request('GET', '/api/header/', headers=headers)
+    assert response.data['user'] == 'ali'
+
+
+async def test_refresh_gives_a_new_pair_and_refuses_access_tokens(app, user, logs):
+    tokens = await JWTAuthentication.login(user)
+    fresh = await JWTAuthentication.refresh(tokens['refresh_token'])
+    assert set(fresh) == {'access_token', 'refresh_token'}
+    assert fresh['access_token'] != tokens['access_token']
+    assert (await QueryParamJWTAuthentication.decode_token(fresh['access_token']))['user_id'] == user.id
+    with pytest.raises(AuthenticationAPIError):
+        await JWTAuthentication.refresh(tokens['access_token'])
+    assert logs.errors() == ['JWTAuthentication Error: "Expected a token of type \'refresh\', got \'access\'"']
+
+
+async def test_logout_without_redis_is_a_clear_error(app, user):
+    tokens = await JWTAuthentication.login(user)
+    with pytest.raises(ConfigError) as caught:
+        await JWTAuthentication.logout(tokens['access_token'])
+    assert caught.value.key == 'REDIS'
+    assert 'revoke' in str(caught.value)
+
+
+async def test_configured_lifetimes_and_algorithm_are_used(tmp_path):
+    Panther('auth_tests', configs=configs_module(
+        JWT_CONFIG={'key': 'k' * 64, 'algorithm': 'HS512', 'life_time': 60, 'refresh_life_time': 600},
+        DATABASE={'path': str(tmp_path / 'a.sqlite3')}, URLS=auth_app.URLS))
+    token = JWTAuthentication.encode_token(7)
+    assert jwt.get_unverified_header(token)['alg'] == 'HS512'
+    payload = jwt.decode(token, 'k' * 64, algorithms=['HS512'])
+    assert payload['exp'] - payload['iat'] == 60
+    refresh = jwt.decode(JWTAuthentication.encode_token(7, 'refresh'), 'k' * 64, algorithms=['HS512'])
+    assert refresh['exp'] - refresh['iat'] == 600
+    # An HS256 token signed with the right key is still refused: only the configured algorithm counts.
+    with pytest.raises(AuthenticationAPIError):
+        await JWTAuthentication.decode_token(sign(claims(7), key='k' * 64, algorithm='HS256'))
+
+
+class _NeedsJWT(GenericWebsocket):
+    auth = QueryParamJWTAuthentication
+
+
+class _NeedsJWTInstance(GenericWebsocket):
+    auth = CookieJWTAuthentication()  # built at import, before any configuration: checked at start-up
+
+
+class _NeedsJWTAPI(GenericAPI):
+    auth = CookieJWTAuthentication
+
+    async def get(self):
+        return {}
+
+
+@pytest.mark.parametrize('settings', [
+    {'AUTHENTICATION': 'panther.authentications.JWTAuthentication', 'URLS': {}},
+    {'WS_AUTHENTICATION': 'panther.authentications.QueryParamJWTAuthentication', 'URLS': {}},
+    {'URLS': {'ws/': _NeedsJWT}},
+    {'URLS': {'ws/': _NeedsJWTInstance}},
+    {'URLS': {'api/': _NeedsJWTAPI}},
+])
+def test_jwt_auth_without_a_key_is_a_startup_error(settings):
+    with pytest.raises(ConfigError) as caught:
+        Panther('auth_tests', configs=configs_module(**settings))
+    assert caught.value.key == 'JWT_CONFIG'
+    assert 'SECRET_KEY' in str(caught.value)
+
+
+def test_jwt_config_key_alone_is_enough():
+    app = Panther('auth_tests', configs=configs_module(
+        JWT_CONFIG={'key': 'k' * 64}, WS_AUTHENTICATION='panther.authentications.QueryParamJWTAuthentication',
+        URLS={'ws/': _NeedsJWT}))
+    assert app.config.JWT_CONFIG.key == 'k' * 64
+
+
+class _APIKey(BaseAuthentication):
+    async def __call__(self, request):
+        key = request.headers.x_api_key
+        if key is None:
+            return None
+        if key != 'open-sesame':
+            raise self.fail('Unknown API key')
+        return 'robot'
+
+
+async def _broken_auth(request):
+    raise ValueError('the user store is down')
+
+
+class _WhoWebsocket(GenericWebsocket):
+    async def connect(self):
+        await self.accept()
+        await self.send(str(self.user))
+
+
+class _WhoAPI(GenericAPI):
+    async def get(self, request):
+        return {'user': request.user}
+
+
+@pytest.fixture
+def custom_app():
+    urls = {
+        'ws/key/': type('KeyWS', (_WhoWebsocket,), {'auth': _APIKey}),
+        'ws/broken/': type('BrokenWS', (_WhoWebsocket,), {'auth': _broken_auth}),
+        'api/key/': type('KeyAPI', (_WhoAPI,), {'auth': _APIKey}),
+        'api/broken/': type('BrokenAPI', (_WhoAPI,), {'auth': _broken_auth}),
+    }
+    return Panther('auth_tests', configs=configs_module(URLS=urls))
+
+
+async def test_custom_authentication_uses_fail_for_its_one_line(custom_app, logs):
+    ok = await APIClient(custom_app).request('GET', '/api/key/', headers={'X-API-Key': 'open-sesame'})
+    assert ok.data == {'user': 'robot'}
+    refused = await APIClient(custom_app).request('GET', '/api/key/', headers={'X-API-Key': 'nope'})
+    assert refused.status_code == 401 and refused.data == {'detail': 'Authentication Error'}
+    assert logs.errors() == ['_APIKey Error: "Unknown API key"']
+    logs.clear()
+    transcript = await WebsocketClient(custom_app).aconnect('/ws/key/', headers={'X-API-Key': 'nope'})
+    assert _rejected(transcript)
+    assert logs.errors() == ['_APIKey Error: "Unknown API key"']
+
+
+async def test_other_exceptions_in_auth_get_one_clear_line(custom_app, logs):
+    response = await APIClient(custom_app).request('GET', '/api/broken/')
+    assert response.status_code == 401
+    assert logs.errors() == ['_broken_auth Error: "the user store is down"']
+    logs.clear()
+    transcript = await WebsocketClient(custom_app).aconnect('/ws/broken/')
+    assert _rejected(transcript)
+    assert logs.errors() == ['_broken_auth Error: "the user store is down"']
+
+
+async def test_base_authentication_must_be_implemented():
+    with pytest.raises(NotImplementedError):
+        await BaseAuthentication()(object())

@@ -116,8 +116,8 @@ async def test_unreachable_redis_stops_server_start_with_one_line():
     with pytest.raises(RuntimeError) as error, serve('main:app', APP_DIR, server='uvicorn',
                                                       env={'TEST_REDIS_PORT': str(port)}):
         pass
-    lines = [line for line in str(error.value).splitlines() if 'start-up failed' in line]
-    assert len(lines) == 1 and f'REDIS: cannot reach Redis at 127.0.0.1:{port}' in lines[0]
+    lines = [line for line in str(error.value).splitlines() if 'REDIS' in line]
+    assert len(lines) == 1 and f'127.0.0.1:{port}' in lines[0]
     assert 'Traceback' not in str(error.value)
 
 

@@ -36,6 +36,7 @@ import hashlib
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,27 @@ def _option_int(args: list[str], names: tuple[str, ...], short: str | None = Non
             if arg != short and not arg.startswith('--'):
                 return _int(arg[len(short):].lstrip('='))
     return None
+
+
+def _private_dir(path: Path) -> None:
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    if path.stat().st_uid != os.getuid():
+        # Another user could then read the sockets' traffic or plant fake workers.
+        raise PermissionError(f'shared bus directory {path} belongs to another user')
+
+
+def _listening(path: str) -> bool:
+    """Whether a process still listens on the Unix socket ``path`` (connect is immediate either way)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        try:
+            probe.connect(path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            return False
+        except OSError:
+            return True  # e.g. a full backlog: alive, just busy
+    return True
 
 
 class _Inbound(asyncio.Protocol):
@@ -210,11 +232,20 @@ class SharedBus(Bus):
         self.worker_id = worker_id
         self._deliver = deliver
         self._groups = groups if groups is not None else {}
-        (self.directory / 'groups').mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self._socket(worker_id)
-        self._server = await asyncio.get_running_loop().create_unix_server(
-            lambda: _Inbound(self), path=path, backlog=1024)
+        for attempt in range(3):
+            _private_dir(self.directory.parent)
+            _private_dir(self.directory)
+            _private_dir(self.directory / 'groups')
+            try:
+                self._server = await asyncio.get_running_loop().create_unix_server(
+                    lambda: _Inbound(self), path=path, backlog=1024)
+                break
+            except FileNotFoundError:
+                if attempt == 2:  # the last worker of an earlier run was removing the directory
+                    raise
         os.chmod(path, 0o600)
+        self._sweep()
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -234,10 +265,25 @@ class SharedBus(Bus):
             if peer.transport is not None:
                 peer.transport.close()
         self._peers.clear()
-        # The last worker out tidies up; rmdir fails harmlessly while others remain.
-        with contextlib.suppress(OSError):
-            (self.directory / 'groups').rmdir()
-            self.directory.rmdir()
+        if self._sweep():
+            # The last worker out tidies up.
+            shutil.rmtree(self.directory / 'groups', ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self.directory.rmdir()
+
+    def _sweep(self) -> bool:
+        """Forget workers that died without stopping (SIGKILL); True if no other worker is alive."""
+        alone = True
+        with contextlib.suppress(OSError), os.scandir(self.directory) as entries:
+            for entry in entries:
+                worker_id, _, suffix = entry.name.partition('.')
+                if suffix != 'sock' or worker_id == self.worker_id:
+                    continue
+                if _listening(entry.path):
+                    alone = False
+                else:
+                    self._forget(worker_id)
+        return alone
 
     # -- sending -----------------------------------------------------------------
 
@@ -299,7 +345,7 @@ class SharedBus(Bus):
         directory = self._group_dir(name)
         for _ in range(5):  # another worker may remove the empty directory in between
             try:
-                directory.mkdir(exist_ok=True)
+                directory.mkdir(parents=True, exist_ok=True, mode=0o700)
                 (directory / self.worker_id).touch()
             except FileNotFoundError:
                 continue

@@ -78,3 +78,18 @@ async def test_single_uvicorn_worker_does_not_warn():
         await client.close()
         log = running.log()
     assert 'NOT shared' not in log and 'websocket backend: in-process' in log
+
+
+async def test_panther_bus_dir_shares_plain_uvicorn_workers(tmp_path):
+    from tests.cluster import APP_DIR, spread
+    from tests.servers import serve
+
+    env = {'PANTHER_BUS_DIR': str(tmp_path / 'bus')}
+    with serve('main:app', APP_DIR, server='uvicorn', args=['--workers', '2'], env=env) as running:
+        by_worker = await spread(running, per_worker=1, workers=2)
+        (a, b) = list(by_worker)
+        assert await by_worker[a][0].ask(op='send', to=by_worker[b][0].id, data='across') == {'sent': 1}
+        assert await by_worker[b][0].recv() == 'across'
+        for clients in by_worker.values():
+            await clients[0].close()
+        assert 'NOT shared' not in running.log()

@@ -31,7 +31,7 @@ def choose_bus(settings: object, built_pid: int | None = None, share_token: str 
     if directory:
         return SharedBus(directory)
     if built_pid is not None and built_pid != os.getpid():
-        return SharedBus(preload_directory(built_pid, share_token))
+        return SharedBus(preload_directory(built_pid, share_token), private_parent=True)
     from panther.bus.detect import unshared_workers_warning
 
     warning = unshared_workers_warning()

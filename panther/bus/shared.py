@@ -96,9 +96,8 @@ def _option_int(args: list[str], names: tuple[str, ...], short: str | None = Non
     return None
 
 
-def _private_dir(path: Path) -> None:
-    with contextlib.suppress(FileExistsError):
-        path.mkdir(mode=0o700)
+def _private_dir(path: Path, parents: bool = False) -> None:
+    path.mkdir(mode=0o700, parents=parents, exist_ok=True)
     if path.stat().st_uid != os.getuid():
         # Another user could then read the sockets' traffic or plant fake workers.
         raise PermissionError(f'shared bus directory {path} belongs to another user')
@@ -207,8 +206,10 @@ class _Peer(asyncio.Protocol):
 class SharedBus(Bus):
     kind = 'shared'
 
-    def __init__(self, directory: str | os.PathLike[str], query_timeout: float = 2.0) -> None:
+    def __init__(self, directory: str | os.PathLike[str], query_timeout: float = 2.0,
+                 private_parent: bool = False) -> None:
         self.directory = Path(directory)
+        self.private_parent = private_parent  # the parent is panther's own per-user directory
         self.query_timeout = query_timeout
         self.worker_id = ''
         self._groups: LocalGroups = {}
@@ -234,8 +235,9 @@ class SharedBus(Bus):
         self._groups = groups if groups is not None else {}
         path = self._socket(worker_id)
         for attempt in range(3):
-            _private_dir(self.directory.parent)
-            _private_dir(self.directory)
+            if self.private_parent:
+                _private_dir(self.directory.parent)
+            _private_dir(self.directory, parents=True)
             _private_dir(self.directory / 'groups')
             try:
                 self._server = await asyncio.get_running_loop().create_unix_server(

@@ -11,7 +11,7 @@ from panther.bus import BusError
 from panther.bus.redis import RedisBus
 from panther.exceptions import ConfigError
 from tests import bus_scenarios as scenario
-from tests.cluster import close_all, cluster, http, spread
+from tests.cluster import close_all, cluster, http, open_client, spread
 from tests.servers import free_port, run_redis
 
 
@@ -198,3 +198,19 @@ async def test_typed_messages_over_redis(server):
         assert detail[0]['loc'] == ['quantity'] and detail[0]['type'] == 'int_parsing'
         await ws.send('{"item": "tea", "quantity": 3}')  # still open
         assert orjson.loads(await ws.recv()) == {'item': 'tea', 'total': 6}
+
+
+async def test_sigterm_shutdown_closes_the_bus_cleanly(redis_server):
+    import signal
+
+    from tests.cluster import APP_DIR
+    from tests.servers import serve
+
+    env = {'TEST_REDIS_PORT': str(redis_server.port), 'PYTHONASYNCIODEBUG': '1'}
+    with serve('main:app', APP_DIR, server='uvicorn', env=env) as running:
+        client = await open_client(running)
+        assert await client.ask(op='join', name='bye') == {'joined': 'bye'}
+        running.stop(signal.SIGTERM)  # uvicorn re-raises the signal, so its exit status says -15
+        log = running.log()
+    assert 'Task was destroyed' not in log and 'never retrieved' not in log and 'Traceback' not in log, log
+    assert 'Application shutdown complete' in log

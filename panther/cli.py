@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from panther.bus.shared import share_between_workers
 from panther.exceptions import ConfigError
 from panther.log_masking import write_uvicorn_log_config
 
@@ -128,6 +129,8 @@ def run(ctx: click.Context, target: str | None) -> None:
         os.environ['PANTHER_LOG_LEVEL'] = 'DEBUG' if log_level.lower() == 'trace' else log_level.upper()
     app = load_app(target, _option_value(extra, '--app-dir') or '')
     _preflight(app)
+    # --workers N: give the workers a shared-local bus before uvicorn spawns them.
+    share_between_workers(extra, getattr(app, 'config', None))
     args = uvicorn_args(target, app, extra)
     if not _has_option(args, '--log-config'):
         # Tokens in query strings must not reach the access log; a user's own log config is theirs to mask.

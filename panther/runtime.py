@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from panther import envelope
@@ -59,6 +61,11 @@ class Runtime:
         self.admitted = 0
         # Started with the first connection under WS_IDLE_TIMEOUT (panther.idle).
         self.idle: IdleSweeper | None = None
+        #: Envelopes the bus handed to this worker (diagnostics; tests count targeted routing with it).
+        self.deliveries = 0
+        # Where the app was built: workers forked from here (gunicorn --preload) share a bus.
+        self.built_pid = os.getpid()
+        self.share_token = secrets.token_hex(4)
 
     def make_current(self) -> None:
         global _current
@@ -74,9 +81,9 @@ class Runtime:
         # Set synchronously so concurrent first connections start it only once.
         self.worker_id = new_worker_id()
         self._started = asyncio.Event()
-        self.bus = choose_bus(self.settings)
+        self.bus = choose_bus(self.settings, self.built_pid, self.share_token)
         try:
-            await self.bus.start(self.worker_id, self.deliver)
+            await self.bus.start(self.worker_id, self.deliver, self.registry.groups)
         except BaseException:
             self.worker_id = ''
             self.bus = None
@@ -170,6 +177,7 @@ class Runtime:
 
     def deliver(self, raw: bytes) -> None:
         """Called by the bus in the owning worker; never raises into the bus listener."""
+        self.deliveries += 1
         try:
             message = envelope.decode(raw)
         except Exception:

@@ -10,9 +10,11 @@ receiving worker, in the order the sender sent them.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Set
 
 Deliver = Callable[[bytes], None]
+#: This worker's live local memberships (group name -> connection ids), owned by the registry.
+LocalGroups = Mapping[str, Set[str]]
 
 
 class BusError(RuntimeError):
@@ -24,8 +26,12 @@ class Bus(ABC):
     kind: str = ''
 
     @abstractmethod
-    async def start(self, worker_id: str, deliver: Deliver) -> None:
-        """Begin receiving envelopes addressed to ``worker_id``."""
+    async def start(self, worker_id: str, deliver: Deliver, groups: LocalGroups | None = None) -> None:
+        """Begin receiving envelopes addressed to ``worker_id``.
+
+        ``groups`` is the registry's live view of local memberships; a backend reads it
+        (never writes it) to answer membership queries or to re-register after an outage.
+        """
 
     @abstractmethod
     async def stop(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from panther.bus.base import Bus, Deliver
+from panther.bus.base import Bus, Deliver, LocalGroups
 
 logger = logging.getLogger('panther')
 
@@ -12,7 +12,7 @@ logger = logging.getLogger('panther')
 class LocalBus(Bus):
     kind = 'in-process'
 
-    async def start(self, worker_id: str, deliver: Deliver) -> None:
+    async def start(self, worker_id: str, deliver: Deliver, groups: LocalGroups | None = None) -> None:
         self.worker_id = worker_id
 
     async def stop(self) -> None:

@@ -1,0 +1,490 @@
+"""The Redis bus: any number of workers on any number of machines.
+
+Keys (one Redis database is one panther deployment)::
+
+    panther:bus:stream:<worker>   a Stream per worker: its inbox (XADD by senders, XREAD by its owner)
+    panther:bus:alive:<worker>    set by the owner's heartbeat, expires after BUS_LIVENESS_TTL
+    panther:bus:members:<group>   set of the group's connection ids (ids start with their worker id)
+    panther:bus:workers:<group>   set of the workers that have members of the group
+
+Targeted routing: a connection id names its worker, so a send is one XADD to that
+worker's stream; no other worker sees it. A group send is one server-side script
+that XADDs once per worker of ``workers:<group>`` (never once per member) and drops
+workers whose ``alive`` key has expired.
+
+Why Streams rather than pub/sub: a stream keeps what was written while its reader
+was reconnecting, and the reader resumes from the last entry id it handled.
+
+Sending never waits for Redis. ``send`` puts the message in an ordered buffer of at
+most ``BUS_BUFFER_SIZE`` messages; one writer task ships it in pipelined batches.
+While Redis is up, a sender that finds the buffer full waits for room; while Redis
+is unreachable the buffer keeps what is sent, in order, and a send that finds it
+full raises ``BusError``. The writer retries a failed batch after reconnecting.
+
+Exactly once, in order, across a Redis restart: every message carries the sender's
+worker id and a sequence number, and a reader skips what it has already seen, so
+retrying a batch that partly reached Redis never duplicates. Messages Redis
+acknowledged but that a reader had not read yet vanish with a restarted (non
+persistent) Redis; the writer keeps the last second of acknowledged messages and,
+when it finds a different Redis ``run_id`` after reconnecting, sends them again
+(readers drop the ones they had).
+
+Liveness: the heartbeat refreshes ``alive:<worker>`` every third of
+``BUS_LIVENESS_TTL`` (default 5 s). A killed worker's members are left out of
+``group_members`` and group sends once its key expires, i.e. within the TTL, and
+are cleaned from the sets then. Streams expire 60 s after their last write. When
+the heartbeat finds its own ``alive`` key missing (Redis restarted, or this worker
+stalled past the TTL), it registers the worker's memberships again.
+
+Start-up with Redis unreachable fails at once with one ``ConfigError('REDIS', ...)``
+line; the bus does not retry at start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError, ResponseError
+
+from panther.bus.base import Bus, BusError, Deliver, LocalGroups
+from panther.connection_ids import WORKER_ID_LENGTH
+from panther.exceptions import ConfigError
+
+logger = logging.getLogger('panther')
+
+PREFIX = 'panther:bus:'
+STREAM_TTL_MS = 60_000
+RESEND_WINDOW = 1.0  # seconds of acknowledged messages kept for a Redis restart
+_BATCH = 512
+_HEADER = WORKER_ID_LENGTH + 8  # sender worker id + sequence number before every message
+
+# KEYS[1] = workers:<group>; ARGV = own worker id, message, max stream length, stream ttl (ms), key prefix
+_GROUP_SEND = """
+local workers = redis.call('SMEMBERS', KEYS[1])
+local sent = 0
+for _, worker in ipairs(workers) do
+  if worker ~= ARGV[1] then
+    if redis.call('EXISTS', ARGV[5] .. 'alive:' .. worker) == 1 then
+      local stream = ARGV[5] .. 'stream:' .. worker
+      redis.call('XADD', stream, 'MAXLEN', '~', ARGV[3], '*', 'd', ARGV[2])
+      redis.call('PEXPIRE', stream, ARGV[4])
+      sent = sent + 1
+    else
+      redis.call('SREM', KEYS[1], worker)
+    end
+  end
+end
+return sent
+"""
+
+
+def _run_id(info: Any) -> str:
+    text = info.decode() if isinstance(info, bytes) else str(info)
+    for line in text.splitlines():
+        if line.startswith('run_id:'):
+            return line[7:].strip()
+    return ''
+
+
+def _stream(worker_id: str) -> str:
+    return f'{PREFIX}stream:{worker_id}'
+
+
+def _alive(worker_id: str) -> str:
+    return f'{PREFIX}alive:{worker_id}'
+
+
+def _members(name: str) -> str:
+    return f'{PREFIX}members:{name}'
+
+
+def _workers(name: str) -> str:
+    return f'{PREFIX}workers:{name}'
+
+
+class RedisBus(Bus):
+    kind = 'redis'
+
+    def __init__(
+        self,
+        options: dict[str, Any],
+        buffer_size: int = 10_000,
+        liveness_ttl: float = 5.0,
+        max_stream_length: int = 100_000,
+    ) -> None:
+        # 'class' may name a client class for the user-facing connection; the bus builds its own.
+        self.options = {k: v for k, v in options.items() if k != 'class'}
+        self.buffer_size = buffer_size
+        self.liveness_ttl = liveness_ttl
+        self.max_stream_length = max_stream_length
+        self.worker_id = ''
+        self.connected = False
+        self._groups: LocalGroups = {}
+        # Operations in send order: ('x', worker, data) | ('g', group, data) | ('a'|'d', group, id, last)
+        self._queue: deque[tuple[Any, ...]] = deque()
+        self._recent: deque[tuple[float, tuple[Any, ...]]] = deque()
+        self._waiters: dict[int, asyncio.Future[None]] = {}  # op serial -> set when that op reached Redis
+        self._serial = 0  # operations enqueued so far
+        self._done = 0  # operations that reached Redis so far
+        self._seq = 0
+        self._wakeup = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._run_id: str | None = None
+        self._writer_fresh = True  # the writer must (re)connect and check the run_id first
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> RedisBus:
+        options = settings.REDIS
+        ttl = getattr(settings, 'BUS_LIVENESS_TTL', 5.0)
+        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0:
+            raise ConfigError('BUS_LIVENESS_TTL', f'expected a positive number of seconds, got {ttl!r}')
+        return cls(options, buffer_size=settings.BUS_BUFFER_SIZE, liveness_ttl=float(ttl))
+
+    @property
+    def where(self) -> str:
+        if 'url' in self.options:
+            return str(self.options['url'])
+        return f"{self.options.get('host', 'localhost')}:{self.options.get('port', 6379)}"
+
+    def _client(self, **overrides: Any) -> aioredis.Redis:
+        options = {'socket_connect_timeout': 2.0, 'socket_timeout': 5.0, **self.options, **overrides}
+        # The bus decides itself when to retry (and dedups), so redis-py must not retry behind it.
+        options['retry'] = Retry(NoBackoff(), 0)
+        url = options.pop('url', None)
+        if url is not None:
+            return aioredis.Redis.from_url(url, **options)
+        return aioredis.Redis(**options)
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def start(self, worker_id: str, deliver: Deliver, groups: LocalGroups | None = None) -> None:
+        self.worker_id = worker_id
+        self._worker_bytes = worker_id.encode()
+        self._deliver = deliver
+        self._groups = groups if groups is not None else {}
+        self._redis = self._client()
+        self._reader = self._client(socket_timeout=self.liveness_ttl + 10)
+        self._conn = self._redis.connection_pool.make_connection()
+        try:
+            await self._reconnect_writer()
+            await self._beat()
+        except (RedisError, OSError) as exc:
+            await self._close_clients()
+            raise ConfigError('REDIS', f'cannot reach Redis at {self.where} ({exc})') from None
+        self.connected = True
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._read_loop(), name='panther-bus-reader'),
+            loop.create_task(self._write_loop(), name='panther-bus-writer'),
+            loop.create_task(self._heartbeat_loop(), name='panther-bus-heartbeat'),
+        ]
+
+    async def stop(self) -> None:
+        deadline = time.monotonic() + 2.0
+        while self._queue and self.connected and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        if self._queue:
+            logger.warning('redis bus: %d message(s) not delivered at shutdown (Redis unreachable)', len(self._queue))
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        for waiter in self._waiters.values():
+            waiter.cancel()
+        self._waiters.clear()
+        with contextlib.suppress(RedisError, OSError):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.delete(_alive(self.worker_id), _stream(self.worker_id))
+                for name, members in self._groups.items():
+                    if members:
+                        pipe.srem(_members(name), *members)
+                    pipe.srem(_workers(name), self.worker_id)
+                await pipe.execute()
+        await self._close_clients()
+
+    async def _close_clients(self) -> None:
+        conn = getattr(self, '_conn', None)
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.disconnect()
+        for client in (getattr(self, '_redis', None), getattr(self, '_reader', None)):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+    # -- connection state ---------------------------------------------------------
+
+    def _lost(self, exc: BaseException) -> None:
+        if self.connected:
+            self.connected = False
+            logger.warning('redis bus: lost Redis at %s (%s); buffering up to %d messages until it is back',
+                           self.where, exc, self.buffer_size)
+            self._progress.set()  # senders waiting for room must now fail instead
+
+    def _back(self) -> None:
+        if not self.connected:
+            self.connected = True
+            logger.warning('redis bus: Redis at %s is back; %d buffered message(s) being delivered',
+                           self.where, len(self._queue))
+
+    # -- sending -----------------------------------------------------------------
+
+    def _data(self, message: bytes) -> bytes:
+        self._seq += 1
+        return self._worker_bytes + self._seq.to_bytes(8, 'big') + message
+
+    async def _room(self) -> None:
+        while len(self._queue) >= self.buffer_size:
+            if not self.connected:
+                raise BusError(
+                    f'Redis at {self.where} is unreachable and the bus buffer is full '
+                    f'({self.buffer_size} messages, BUS_BUFFER_SIZE); message not sent')
+            self._progress.clear()
+            await self._progress.wait()
+
+    def _push(self, op: tuple[Any, ...]) -> int:
+        self._queue.append(op)
+        self._serial += 1
+        self._wakeup.set()
+        return self._serial
+
+    async def send(self, worker_id: str, message: bytes) -> None:
+        if len(self._queue) >= self.buffer_size:
+            await self._room()
+        self._push(('x', worker_id, self._data(message)))
+
+    async def group_send(self, name: str, message: bytes) -> None:
+        if len(self._queue) >= self.buffer_size:
+            await self._room()
+        self._push(('g', name, self._data(message)))
+
+    async def group_add(self, name: str, connection_id: str) -> None:
+        await self._membership(('a', name, connection_id, False))
+
+    async def group_discard(self, name: str, connection_id: str) -> None:
+        await self._membership(('d', name, connection_id, not self._groups.get(name)))
+
+    async def _membership(self, op: tuple[Any, ...]) -> None:
+        """Queue a membership change in order with sends; wait (bounded) until Redis has it.
+
+        Waiting makes ``join_group`` visible to every worker once it returns. During
+        an outage the change stays queued and the caller goes on after one second.
+        """
+        if len(self._queue) >= self.buffer_size:
+            await self._room()
+        serial = self._push(op)
+        if not self.connected:
+            return
+        waiter = self._waiters[serial] = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), 1.0)
+        except TimeoutError:
+            pass
+        finally:
+            self._waiters.pop(serial, None)
+
+    async def _write_loop(self) -> None:
+        queue = self._queue
+        backoff = 0.05
+        while True:
+            if not queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch: list[tuple[Any, ...]] = []
+            try:
+                if self._writer_fresh:
+                    await self._reconnect_writer()  # may put resends at the front of the queue
+                batch = [queue[i] for i in range(min(len(queue), _BATCH))]
+                await self._ship(batch)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self._writer_fresh = True
+                with contextlib.suppress(Exception):
+                    await self._conn.disconnect()
+                self._lost(exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+                continue
+            except Exception:
+                logger.exception('redis bus: a batch of %d message(s) could not be sent; dropped', len(batch))
+            backoff = 0.05
+            self._back()
+            now = time.monotonic()
+            recent = self._recent
+            done = 0
+            for _ in batch:
+                op = queue.popleft()
+                if op[0] in ('x', 'g'):
+                    recent.append((now, op[:3]))
+                    if len(op) == 4:
+                        continue  # a resend: not an operation any caller waits for
+                done += 1
+            while recent and (now - recent[0][0] > RESEND_WINDOW or len(recent) > self.buffer_size):
+                recent.popleft()
+            self._done += done
+            if self._waiters:
+                for serial in [s for s in self._waiters if s <= self._done]:
+                    waiter = self._waiters.pop(serial)
+                    if not waiter.done():
+                        waiter.set_result(None)
+            self._progress.set()
+
+    async def _reconnect_writer(self) -> None:
+        """(Re)open the writer's own connection; if Redis restarted, resend what it may have lost.
+
+        The writer keeps one connection it opens itself (a pooled one would reconnect
+        silently), so every reconnect is seen here and checked against Redis's run_id.
+        """
+        conn = self._conn
+        await conn.connect()
+        await conn.send_command('INFO', 'server')
+        info = await conn.read_response()
+        run_id = _run_id(info)
+        self._writer_fresh = False
+        if run_id == self._run_id:
+            return
+        self._run_id = run_id
+        if self._recent:
+            logger.warning('redis bus: Redis restarted; resending the last %d acknowledged message(s) '
+                           '(receivers drop the ones they had)', len(self._recent))
+            self._queue.extendleft((*op, True) for _, op in reversed(self._recent))
+            self._recent.clear()
+
+    async def _ship(self, batch: list[tuple[Any, ...]]) -> None:
+        maxlen, ttl, prefix, own = self.max_stream_length, STREAM_TTL_MS, PREFIX, self.worker_id
+        targets: set[str] = set()
+        commands: list[tuple[Any, ...]] = []
+        add = commands.append
+        for op in batch:
+            kind = op[0]
+            if kind == 'x':
+                add(('XADD', f'{prefix}stream:{op[1]}', 'MAXLEN', '~', maxlen, '*', 'd', op[2]))
+                targets.add(op[1])
+            elif kind == 'g':
+                add(('EVAL', _GROUP_SEND, 1, _workers(op[1]), own, op[2], maxlen, ttl, prefix))
+            elif kind == 'a':
+                add(('SADD', _members(op[1]), op[2]))
+                add(('SADD', _workers(op[1]), own))
+            else:
+                add(('SREM', _members(op[1]), op[2]))
+                if op[3]:
+                    add(('SREM', _workers(op[1]), own))
+        for target in targets:
+            add(('PEXPIRE', _stream(target), ttl))
+        conn = self._conn
+        await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+        for _ in commands:
+            try:
+                await conn.read_response()
+            except ResponseError as exc:
+                logger.error('redis bus: Redis refused a command: %s', exc)
+
+    # -- receiving ---------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        key = _stream(self.worker_id)
+        last: bytes | str = b'0-0'
+        seen: dict[bytes, int] = {}  # sender worker id -> highest sequence number delivered
+        block = int(self.liveness_ttl * 1000)
+        backoff = 0.05
+        deliver = self._deliver
+        while True:
+            try:
+                response = await self._reader.xread({key: last}, count=1024, block=block)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                logger.debug('redis bus: reader lost Redis (%s); retrying', exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+                continue
+            backoff = 0.05
+            if not response:
+                continue
+            streams = response.values() if isinstance(response, dict) else (entries for _, entries in response)
+            for entries in streams:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    try:
+                        data = fields[b'd']
+                        sender = data[:WORKER_ID_LENGTH]
+                        seq = int.from_bytes(data[WORKER_ID_LENGTH:_HEADER], 'big')
+                        if seq <= seen.get(sender, 0):
+                            continue  # a retried or resent copy
+                        seen[sender] = seq
+                        deliver(data[_HEADER:])
+                    except Exception:
+                        logger.exception('redis bus: a message could not be delivered; going on')
+
+    # -- liveness ----------------------------------------------------------------
+
+    async def _beat(self) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(_alive(self.worker_id), b'1', px=int(self.liveness_ttl * 1000), get=True)
+            pipe.pexpire(_stream(self.worker_id), STREAM_TTL_MS)
+            previous, _ = await pipe.execute()
+        if previous is None:
+            await self._register_groups()
+
+    async def _register_groups(self) -> None:
+        """Write every local membership (after start, a Redis restart, or a stall past the TTL)."""
+        groups = [(name, tuple(members)) for name, members in self._groups.items() if members]
+        if not groups:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for name, members in groups:
+                for i in range(0, len(members), 1000):
+                    pipe.sadd(_members(name), *members[i:i + 1000])
+                pipe.sadd(_workers(name), self.worker_id)
+            await pipe.execute()
+        logger.info('redis bus: registered %d group membership(s) of worker %s',
+                    sum(len(m) for _, m in groups), self.worker_id)
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.liveness_ttl / 3
+        while True:
+            await asyncio.sleep(interval if self.connected else min(interval, 0.2))
+            try:
+                await self._beat()
+                self._back()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self._lost(exc)
+            except Exception:
+                logger.exception('redis bus: heartbeat failed; going on')
+
+    # -- membership queries ----------------------------------------------------------
+
+    async def group_members(self, name: str) -> list[str]:
+        try:
+            raw = await self._redis.smembers(_members(name))
+            own = self._worker_bytes
+            ids = [i for i in raw if not i.startswith(own)]
+            workers = sorted({i[:WORKER_ID_LENGTH] for i in ids})
+            if not workers:
+                return []
+            alive = await self._redis.mget([_alive(w.decode()) for w in workers])
+        except (RedisError, OSError) as exc:
+            raise BusError(f'group_members({name!r}) needs Redis at {self.where}, which is unreachable ({exc})') \
+                from None
+        dead = {w for w, flag in zip(workers, alive, strict=True) if flag is None}
+        if dead:
+            gone = [i for i in ids if i[:WORKER_ID_LENGTH] in dead]
+            with contextlib.suppress(RedisError, OSError):
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.srem(_members(name), *gone)
+                    pipe.srem(_workers(name), *dead)
+                    await pipe.execute()
+        return [i.decode() for i in ids if i[:WORKER_ID_LENGTH] not in dead]

@@ -1,0 +1,216 @@
+"""Many workers through a real redis-server: routing, ordering, outages, stale ids, SIGKILL."""
+
+import asyncio
+import logging
+
+import orjson
+import pytest
+import websockets
+
+from panther.bus import BusError
+from panther.bus.redis import RedisBus
+from panther.exceptions import ConfigError
+from tests import bus_scenarios as scenario
+from tests.cluster import close_all, cluster, http, open_client, spread
+from tests.servers import free_port, run_redis
+
+
+@pytest.fixture(scope='module')
+def redis_server():
+    with run_redis() as redis:
+        yield redis
+
+
+@pytest.fixture(scope='module', params=['gunicorn', 'panther'])
+def server(request, redis_server):
+    env = {'TEST_REDIS_PORT': str(redis_server.port), 'TEST_BUS_TTL': '2'}
+    with cluster(request.param, env) as running:
+        yield running
+
+
+async def test_backend_is_redis(server):
+    async with http(server) as api:
+        assert (await api.get('/api/whoami/')).json()['bus'] == 'redis'
+
+
+async def test_every_worker_reaches_every_worker(server):
+    await scenario.every_worker_reaches_every_worker(server)
+
+
+async def test_api_closes_connections_on_other_workers(server):
+    await scenario.api_closes_connections_on_other_workers(server)
+
+
+async def test_thousand_messages_in_order(server):
+    await scenario.thousand_messages_in_order(server)
+
+
+async def test_targeted_send_is_handled_by_exactly_one_worker(server):
+    await scenario.targeted_send_is_handled_by_exactly_one_worker(server)
+
+
+async def test_stale_ids_do_not_break_the_listener(server):
+    await scenario.stale_ids_do_not_break_the_listener(server)
+
+
+async def test_redis_restart_loses_and_duplicates_nothing(server, redis_server):
+    by_worker = await spread(server, per_worker=1)
+    try:
+        (a, b) = list(by_worker)[:2]
+        sender, target = by_worker[a][0], by_worker[b][0]
+        total = 10_000
+        # About 5 s of steady sending (20 messages every 10 ms) from worker a to a connection on worker b.
+        answer = await sender.ask(op='stream', to=target.id, count=total, every=20, pause=0.01)
+        assert answer == {'streaming': total}
+        got: list[str] = []
+
+        async def collect():
+            while len(got) < total:
+                got.append(await target.recv(timeout=60))
+
+        collector = asyncio.create_task(collect())
+        await asyncio.sleep(1.0)
+        before_outage = len(got)
+        redis_server.stop()
+        await asyncio.sleep(1.0)
+        during_outage = len(got)
+        await asyncio.to_thread(redis_server.start)
+        try:
+            await asyncio.wait_for(collector, 60)
+        except TimeoutError:
+            missing = sorted(set(range(total)) - {int(x) for x in got})
+            raise AssertionError(f'{len(got)} of {total} arrived; missing {missing[:20]}... '
+                                 f'(outage began after {before_outage})\n{server.log()[-3000:]}') from None
+        assert 0 < before_outage < total and during_outage < total
+        assert got == [str(i) for i in range(total)]
+        assert await target.quiet(0.5)
+        log = server.log()
+        assert 'lost Redis' in log and 'is back' in log
+    finally:
+        await close_all(by_worker)
+
+
+async def test_sigkill_one_worker(server):
+    await scenario.sigkill_one_worker(server)
+
+
+# -- the bus alone, against the same redis-server --------------------------------------
+
+
+def _options(port):
+    return {'host': '127.0.0.1', 'port': port, 'class': 'ignored.by.the.Bus'}
+
+
+async def test_unreachable_redis_at_start_is_one_config_error():
+    bus = RedisBus(_options(free_port()))
+    with pytest.raises(ConfigError) as error:
+        await bus.start('a' * 12, lambda raw: None)
+    assert error.value.key == 'REDIS' and 'cannot reach Redis at 127.0.0.1:' in str(error.value)
+
+
+async def test_unreachable_redis_stops_server_start_with_one_line():
+    from tests.cluster import APP_DIR
+    from tests.servers import serve
+
+    port = free_port()
+    with pytest.raises(RuntimeError) as error, serve('main:app', APP_DIR, server='uvicorn',
+                                                      env={'TEST_REDIS_PORT': str(port)}):
+        pass
+    lines = [line for line in str(error.value).splitlines() if 'REDIS' in line]
+    assert len(lines) == 1 and f'127.0.0.1:{port}' in lines[0]
+    assert 'Traceback' not in str(error.value)
+
+
+async def test_outage_buffer_is_bounded_and_flushed_in_order(redis_server):
+    got: list[bytes] = []
+    sender, receiver = RedisBus(_options(redis_server.port), buffer_size=50), RedisBus(_options(redis_server.port))
+    await sender.start('a' * 12, lambda raw: None)
+    await receiver.start('b' * 12, got.append)
+    try:
+        await sender.send('b' * 12, b'before')
+        for _ in range(200):
+            if got:
+                break
+            await asyncio.sleep(0.01)
+        redis_server.stop()
+        await sender.send('b' * 12, b'probe')  # the writer finds out Redis is gone
+        for _ in range(300):
+            if not sender.connected:
+                break
+            await asyncio.sleep(0.01)
+        assert not sender.connected
+        for i in range(49):
+            await sender.send('b' * 12, f'{i}'.encode())
+        with pytest.raises(BusError, match='BUS_BUFFER_SIZE'):
+            await sender.send('b' * 12, b'one too many')
+        await asyncio.to_thread(redis_server.start)
+        expected = [b'before', b'probe', *(f'{i}'.encode() for i in range(49))]
+        for _ in range(500):
+            if len(got) >= len(expected):
+                break
+            await asyncio.sleep(0.02)
+        assert got == expected
+    finally:
+        await sender.stop()
+        await receiver.stop()
+
+
+async def test_listener_survives_a_failing_delivery(redis_server):
+    got: list[bytes] = []
+
+    def deliver(raw: bytes) -> None:
+        if raw == b'boom':
+            raise ValueError('boom')
+        got.append(raw)
+
+    sender, receiver = RedisBus(_options(redis_server.port)), RedisBus(_options(redis_server.port))
+    await sender.start('c' * 12, lambda raw: None)
+    await receiver.start('d' * 12, deliver)
+    try:
+        for message in (b'one', b'boom', b'two'):
+            await sender.send('d' * 12, message)
+        for _ in range(200):
+            if len(got) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert got == [b'one', b'two']
+    finally:
+        await sender.stop()
+        await receiver.stop()
+
+
+async def test_stop_leaves_no_pending_tasks(redis_server, caplog):
+    bus = RedisBus(_options(redis_server.port))
+    await bus.start('e' * 12, lambda raw: None)
+    await bus.send('f' * 12, b'x')
+    await bus.stop()
+    pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and 'panther-bus' in t.get_name()]
+    assert pending == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_typed_messages_over_redis(server):
+    async with websockets.connect(server.ws + '/ws/typed/') as ws:
+        await ws.send(orjson.dumps({'item': 'tea', 'quantity': 2}).decode())
+        assert orjson.loads(await ws.recv()) == {'item': 'tea', 'total': 4}
+        await ws.send('{"item": "tea", "quantity": "many"}')
+        detail = orjson.loads(await ws.recv())['detail']
+        assert detail[0]['loc'] == ['quantity'] and detail[0]['type'] == 'int_parsing'
+        await ws.send('{"item": "tea", "quantity": 3}')  # still open
+        assert orjson.loads(await ws.recv()) == {'item': 'tea', 'total': 6}
+
+
+async def test_sigterm_shutdown_closes_the_bus_cleanly(redis_server):
+    import signal
+
+    from tests.cluster import APP_DIR
+    from tests.servers import serve
+
+    env = {'TEST_REDIS_PORT': str(redis_server.port), 'PYTHONASYNCIODEBUG': '1'}
+    with serve('main:app', APP_DIR, server='uvicorn', env=env) as running:
+        client = await open_client(running)
+        assert await client.ask(op='join', name='bye') == {'joined': 'bye'}
+        running.stop(signal.SIGTERM)  # uvicorn re-raises the signal, so its exit status says -15
+        log = running.log()
+    assert 'Task was destroyed' not in log and 'never retrieved' not in log and 'Traceback' not in log, log
+    assert 'Application shutdown complete' in log

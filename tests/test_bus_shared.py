@@ -1,0 +1,95 @@
+"""Several workers on one machine without Redis: gunicorn --preload and panther run --workers."""
+
+import asyncio
+
+import pytest
+
+from tests import bus_scenarios as scenario
+from tests.cluster import cluster, http, open_client
+
+
+@pytest.fixture(scope='module', params=['gunicorn', 'panther'])
+def server(request):
+    with cluster(request.param) as running:
+        yield running
+
+
+async def test_backend_is_shared(server):
+    client = await open_client(server)
+    async with http(server) as api:
+        assert (await api.get('/api/whoami/')).json()['bus'] == 'shared'
+    await client.close()
+    assert 'NOT shared' not in server.log()
+
+
+async def test_every_worker_reaches_every_worker(server):
+    await scenario.every_worker_reaches_every_worker(server)
+
+
+async def test_api_closes_connections_on_other_workers(server):
+    await scenario.api_closes_connections_on_other_workers(server)
+
+
+async def test_thousand_messages_in_order(server):
+    await scenario.thousand_messages_in_order(server)
+
+
+async def test_targeted_send_is_handled_by_exactly_one_worker(server):
+    await scenario.targeted_send_is_handled_by_exactly_one_worker(server)
+
+
+async def test_stale_ids_do_not_break_the_listener(server):
+    await scenario.stale_ids_do_not_break_the_listener(server)
+
+
+async def test_sigkill_one_worker(server):
+    await scenario.sigkill_one_worker(server)
+
+
+@pytest.mark.parametrize('launcher,args', [
+    ('uvicorn', ['--workers', '2']),
+    ('gunicorn', ['-w', '2', '-k', 'uvicorn.workers.UvicornWorker']),
+])
+async def test_unshareable_launch_warns_once_per_worker(launcher, args):
+    from tests.cluster import APP_DIR
+    from tests.servers import serve
+
+    with serve('main:app', APP_DIR, server=launcher, args=args) as running:
+        client = await open_client(running)
+        await client.close()
+        async with http(running) as api:
+            assert (await api.get('/api/whoami/')).json()['bus'] == 'in-process'
+        for _ in range(50):
+            if running.log().count('NOT shared') >= 2:
+                break
+            await asyncio.sleep(0.1)
+        log = running.log()
+    warnings = [line for line in log.splitlines() if 'NOT shared' in line]
+    assert len(warnings) == 2, log
+    assert '--preload' in warnings[0] and 'panther run main:app --workers N' in warnings[0]
+
+
+async def test_single_uvicorn_worker_does_not_warn():
+    from tests.cluster import APP_DIR
+    from tests.servers import serve
+
+    with serve('main:app', APP_DIR, server='uvicorn') as running:
+        client = await open_client(running)
+        await client.close()
+        log = running.log()
+    assert 'NOT shared' not in log and 'websocket backend: in-process' in log
+
+
+async def test_panther_bus_dir_shares_plain_uvicorn_workers(tmp_path):
+    from tests.cluster import APP_DIR, spread
+    from tests.servers import serve
+
+    env = {'PANTHER_BUS_DIR': str(tmp_path / 'bus')}
+    with serve('main:app', APP_DIR, server='uvicorn', args=['--workers', '2'], env=env) as running:
+        by_worker = await spread(running, per_worker=1, workers=2)
+        (a, b) = list(by_worker)
+        assert await by_worker[a][0].ask(op='send', to=by_worker[b][0].id, data='across') == {'sent': 1}
+        assert await by_worker[b][0].recv() == 'across'
+        for clients in by_worker.values():
+            await clients[0].close()
+        assert 'NOT shared' not in running.log()

@@ -1,0 +1,92 @@
+"""The shared-local bus inside one process: two buses on one directory stand for two workers."""
+
+import asyncio
+import os
+import socket
+
+from panther import envelope
+from panther.bus.shared import SharedBus, share_between_workers
+
+A, B = 'a' * 12, 'b' * 12
+
+
+async def _pair(tmp_path):
+    got_a, got_b = [], []
+    groups_a, groups_b = {}, {}
+    bus_a, bus_b = SharedBus(tmp_path / 'bus'), SharedBus(tmp_path / 'bus')
+    await bus_a.start(A, got_a.append, groups_a)
+    await bus_b.start(B, got_b.append, groups_b)
+    return (bus_a, got_a, groups_a), (bus_b, got_b, groups_b)
+
+
+async def _until(predicate, timeout=2.0):
+    for _ in range(int(timeout / 0.01)):
+        if predicate():
+            return True
+        await asyncio.sleep(0.01)
+    return predicate()
+
+
+async def test_order_binary_and_groups(tmp_path):
+    (bus_a, _, _), (bus_b, got_b, groups_b) = await _pair(tmp_path)
+    try:
+        messages = [envelope.encode_send(B + 'c' * 20, str(i)) for i in range(2000)]
+        messages.append(envelope.encode_send(B + 'c' * 20, b'\x00\xff'))
+        for message in messages:
+            await bus_a.send(B, message)
+        assert await _until(lambda: len(got_b) == len(messages))
+        assert got_b == messages
+
+        member = B + 'd' * 20
+        groups_b['room'] = {member}
+        await bus_b.group_add('room', member)
+        assert await bus_a.group_members('room') == [member]
+        assert await bus_b.group_members('room') == []  # only *other* workers' members
+        await bus_a.group_send('room', b'G-once')
+        assert await _until(lambda: got_b[-1] == b'G-once')
+
+        del groups_b['room']
+        await bus_b.group_discard('room', member)
+        assert await bus_a.group_members('room') == []
+        count = len(got_b)
+        await bus_a.group_send('room', b'G-nobody')
+        await asyncio.sleep(0.05)
+        assert len(got_b) == count
+    finally:
+        await bus_a.stop()
+        await bus_b.stop()
+    assert not (tmp_path / 'bus').exists()  # the last worker out removed the directory
+
+
+async def test_a_dead_worker_is_forgotten_at_first_contact(tmp_path):
+    (bus_a, _, _), (bus_b, _, _) = await _pair(tmp_path)
+    directory = tmp_path / 'bus'
+    dead = 'd' * 12
+    # What a SIGKILLed worker leaves: a socket file nobody listens on, and a group marker.
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(directory / f'{dead}.sock'))
+    marker_dir = bus_a._group_dir('room')
+    marker_dir.mkdir(parents=True)
+    (marker_dir / dead).touch()
+    try:
+        assert await bus_a.group_members('room') == []
+        assert not (directory / f'{dead}.sock').exists()
+        assert not (marker_dir / dead).exists()
+        await bus_a.send(dead, b'S' + b'0' * 32)  # dropped quietly
+        await asyncio.sleep(0.05)
+    finally:
+        await bus_a.stop()
+        await bus_b.stop()
+
+
+def test_panther_run_workers_exports_a_directory(monkeypatch):
+    # setenv first so that monkeypatch restores "unset" afterwards, whatever the function sets.
+    for name in ('PANTHER_BUS_DIR', 'WEB_CONCURRENCY'):
+        monkeypatch.setenv(name, '')
+        monkeypatch.delenv(name)
+    assert share_between_workers(['--port', '8000']) is None
+    assert share_between_workers(['--workers', '1']) is None
+    directory = share_between_workers(['--workers=3'])
+    assert directory and os.environ['PANTHER_BUS_DIR'] == directory and os.path.isdir(directory)
+    # Already set: left alone.
+    assert share_between_workers(['--workers', '3']) is None

@@ -138,9 +138,7 @@ async def open_many(url: str, count: int, concurrency: int) -> list[Conn]:
 
 
 async def first_messages(conns: list[Conn]) -> list[bytes]:
-    return list(
-        await asyncio.wait_for(asyncio.gather(*(c.first for c in conns)), CONNECT_TIMEOUT)
-    )
+    return list(await asyncio.wait_for(asyncio.gather(*(c.first for c in conns)), CONNECT_TIMEOUT))
 
 
 async def close_all(conns: list[Conn]) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import resource
@@ -108,9 +109,10 @@ class Conn(WSListener):
                 self.on_message(self, frame.get_payload_as_bytes())
             elif not self.first.done():
                 self.first.set_result(frame.get_payload_as_bytes())
-        elif kind is WSMsgType.CLOSE:
+        elif kind is WSMsgType.CLOSE and not transport.is_close_frame_sent:
+            # Reply and let the server drop TCP first (RFC 6455 section 7.1.1), so the
+            # TIME_WAIT sockets stay on the server side and client ports stay free.
             transport.send_close(frame.get_close_code())
-            transport.disconnect()
 
     def on_ws_disconnected(self, transport) -> None:
         if not self.first.done():
@@ -122,8 +124,26 @@ class Conn(WSListener):
         self.transport.send(WSMsgType.TEXT, payload)
 
 
+def _source_addresses(count: int):
+    """Cycle client source addresses over 127.0.1.1 .. so 4-tuples rarely repeat.
+
+    At hundreds of handshakes per second one client address soon reuses ports
+    whose previous connection is still in TIME_WAIT on the server; Linux then
+    delays the new SYN.  Every address here is loopback.
+    """
+    return itertools.cycle(f'127.0.{1 + i // 254}.{1 + i % 254}' for i in range(max(1, count)))
+
+
+SOURCES = _source_addresses(64)
+
+
 async def open_one(url: str) -> Conn:
-    _, conn = await ws_connect(Conn, url, websocket_handshake_timeout=CONNECT_TIMEOUT)
+    _, conn = await ws_connect(
+        Conn,
+        url,
+        websocket_handshake_timeout=CONNECT_TIMEOUT,
+        local_addr=(next(SOURCES), 0),
+    )
     return conn
 
 
@@ -265,10 +285,14 @@ async def scenario_broadcast(args) -> dict:
     complete_ns: list[int] = []
     cpu = None
     error = None
+    budget_ends = None
     for number in range(args.warmup_rounds + args.rounds):
         if number == args.warmup_rounds:
             emit('start')
             cpu = CpuWindow()
+            budget_ends = time.monotonic() + args.budget
+        elif budget_ends is not None and time.monotonic() > budget_ends and len(rounds) >= 3:
+            break
         expected = f'round-{number:06d}'.ljust(args.size, '.').encode()
         arrivals = []
         round_done = asyncio.get_running_loop().create_future()
@@ -400,6 +424,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--rounds', type=int, default=20)
     parser.add_argument('--warmup-rounds', type=int, default=2)
     parser.add_argument('--round-timeout', type=float, default=30.0)
+    parser.add_argument(
+        '--budget', type=float, default=60.0, help='broadcast: no new round after this (s)'
+    )
     parser.add_argument('--gap', type=float, default=0.05, help='pause between rounds (s)')
     parser.add_argument('--settle', type=float, default=2.0)
     parser.add_argument('--concurrency', type=int, default=100)

@@ -229,6 +229,28 @@ def cpu_seconds(root: int) -> float:
     return total / ticks
 
 
+def system_busy_seconds() -> float:
+    """CPU seconds spent busy by the whole machine (all cores) since boot."""
+    fields = [int(x) for x in Path('/proc/stat').read_text().split('\n', 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf('SC_CLK_TCK')
+
+
+def wait_for_quiet_machine(max_wait: float, threshold: float = 15.0) -> float:
+    """Wait (at most ``max_wait`` s) until the machine is nearly idle; return its busy %.
+
+    Other work on this 2-core machine (test suites, builds) skews every figure,
+    so each run waits for a quiet second first, and records what it saw.
+    """
+    deadline = time.monotonic() + max_wait
+    while True:
+        before, start = system_busy_seconds(), time.monotonic()
+        time.sleep(1.0)
+        busy = 100 * (system_busy_seconds() - before) / (time.monotonic() - start)
+        if busy <= threshold or time.monotonic() >= deadline:
+            return busy
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f'/proc/{pid}/status').read_text().splitlines():
         if line.startswith('VmRSS:'):
@@ -375,6 +397,8 @@ def run_loadgen(server: Server, args: list[str], timeout: float) -> dict:
             event = message.pop('event', None)
             if event in ('start', 'end'):
                 marks[f'{event}_cpu'] = cpu_seconds(server.pid)
+                marks[f'{event}_load_cpu'] = cpu_seconds(proc.pid)
+                marks[f'{event}_system'] = system_busy_seconds()
                 marks[f'{event}_wall'] = time.perf_counter()
             elif event == 'pause':
                 pauses[message['name']] = {
@@ -403,6 +427,10 @@ def run_loadgen(server: Server, args: list[str], timeout: float) -> dict:
         wall = marks['end_wall'] - marks['start_wall']
         cpu = marks['end_cpu'] - marks['start_cpu']
         result['server_cpu'] = {'wall_s': wall, 'cpu_s': cpu, 'cpu_percent': 100 * cpu / wall}
+        load = marks['end_load_cpu'] - marks['start_load_cpu']
+        system = marks['end_system'] - marks['start_system']
+        # whatever else ran on the machine meanwhile (other sessions, the kernel)
+        result['background_cpu_percent'] = max(0.0, 100 * (system - cpu - load) / wall)
     if pauses:
         result['server_memory'] = pauses
     return result
@@ -648,7 +676,7 @@ def loadgen_args(scenario: str, opts: argparse.Namespace, url: str, case: dict) 
             'broadcast', url,
             '--receivers', str(case['receivers']), '--size', str(opts.size),
             '--rounds', str(opts.rounds), '--warmup-rounds', str(opts.warmup_rounds),
-            '--round-timeout', str(opts.round_timeout),
+            '--round-timeout', str(opts.round_timeout), '--budget', str(opts.budget),
         ]  # fmt: skip
     if scenario == 'idle-memory':
         return [
@@ -666,8 +694,8 @@ def loadgen_args(scenario: str, opts: argparse.Namespace, url: str, case: dict) 
 
 def loadgen_timeout(scenario: str, opts: argparse.Namespace, case: dict) -> float:
     if scenario == 'broadcast':
-        per_round = opts.round_timeout + 1
-        return 120 + (opts.rounds + opts.warmup_rounds) * per_round
+        warmup = opts.warmup_rounds * opts.round_timeout
+        return 300 + warmup + opts.budget + 2 * opts.round_timeout
     if scenario == 'idle-memory':
         return 300 + opts.settle
     return 120 + opts.warmup + opts.duration
@@ -716,7 +744,9 @@ def run_scenario(scenario_name: str, opts: argparse.Namespace) -> dict:
 def run_once(scenario: Scenario, case: dict, target: Target, app_module: str, opts) -> dict:
     """One server start, one load run, one server stop."""
     label = f'[{scenario.name} {case_label(case)}] {target.name}'
-    print(f'{label}: running {app_module} ...', flush=True)
+    idle_before = wait_for_quiet_machine(opts.max_wait_idle)
+    note = f' (machine {idle_before:.0f}% busy beforehand)' if idle_before > 15 else ''
+    print(f'{label}: running {app_module} ...{note}', flush=True)
     try:
         with Server(target, app_module, keep_logs=opts.keep_logs) as server:
             args = loadgen_args(scenario.name, opts, server.url, case)
@@ -725,10 +755,13 @@ def run_once(scenario: Scenario, case: dict, target: Target, app_module: str, op
     except Exception as exc:
         print(f'{label}: failed ({exc})')
         return {'status': 'failed', 'reason': str(exc)}
+    raw['machine_busy_before_percent'] = idle_before
     if raw.get('error'):
         print(f'{label}: error: {raw["error"]} (server log: {tail})')
         return {'status': 'failed', 'reason': raw['error'], 'raw': raw}
-    return {'status': 'ok', 'summary': SUMMARIES[scenario.name](raw), 'raw': raw}
+    summary = SUMMARIES[scenario.name](raw)
+    summary['background_cpu_percent'] = raw.get('background_cpu_percent')
+    return {'status': 'ok', 'summary': summary, 'raw': raw}
 
 
 def run_case(scenario: Scenario, case: dict, targets: list[Target], opts) -> dict:
@@ -847,7 +880,7 @@ def print_table(scenario: Scenario, case: dict, runs: dict) -> None:
     cpu_cols = scenario.name != 'idle-memory'
     header = ['target', *(title for _, title, _ in columns)]
     if cpu_cols:
-        header += ['srv CPU%', 'load CPU%']
+        header += ['srv CPU%', 'load CPU%', 'other CPU%']
     header += ['x bare', 'x ref']
     rows = []
     for name, run in runs.items():
@@ -857,7 +890,11 @@ def print_table(scenario: Scenario, case: dict, runs: dict) -> None:
         s = run['summary']
         row = [name, *(_fmt(s.get(key), digits) for key, _, digits in columns)]
         if cpu_cols:
-            row += [_fmt(s.get('server_cpu_percent'), 0), _fmt(s.get('loadgen_cpu_percent'), 0)]
+            row += [
+                _fmt(s.get('server_cpu_percent'), 0),
+                _fmt(s.get('loadgen_cpu_percent'), 0),
+                _fmt(s.get('background_cpu_percent'), 0),
+            ]
         bare = run.get('vs_bare')
         ref = run.get('vs_reference')
         row += [
@@ -878,6 +915,13 @@ def print_table(scenario: Scenario, case: dict, runs: dict) -> None:
             print(f'{row[0].ljust(widths[0])}  {row[1]}')
         else:
             print('  '.join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)))
+    busy = [
+        name
+        for name, run in runs.items()
+        if run.get('status') == 'ok' and (run['summary'].get('background_cpu_percent') or 0) > 20
+    ]
+    if busy:
+        print(f'warning: other work used over 20% of a core during: {", ".join(busy)}')
     print()
 
 
@@ -913,6 +957,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument('--out-dir', type=Path, default=RESULTS_DIR)
     parser.add_argument('--keep-logs', action='store_true', help='keep server scratch dirs')
+    parser.add_argument(
+        '--max-wait-idle',
+        type=float,
+        default=60.0,
+        help='before each run wait up to this many seconds for a quiet machine',
+    )
 
 
 def _timed(parser: argparse.ArgumentParser, duration: float = 10.0) -> None:
@@ -949,6 +999,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--rounds', type=int, default=20)
     p.add_argument('--warmup-rounds', type=int, default=2)
     p.add_argument('--round-timeout', type=float, default=60.0)
+    p.add_argument(
+        '--budget',
+        type=float,
+        default=60.0,
+        help='seconds of measured rounds per target; slow targets stop early (min 3 rounds)',
+    )
     p.add_argument('--size', type=int, default=32)
 
     p = sub.add_parser('idle-memory', help='server RSS per idle connection')
@@ -980,6 +1036,7 @@ def _defaults_for(scenario: str, base: argparse.Namespace) -> argparse.Namespace
     opts.out_dir = base.out_dir
     opts.keep_logs = base.keep_logs
     opts.repeat = base.repeat
+    opts.max_wait_idle = base.max_wait_idle
     return opts
 
 

@@ -92,7 +92,8 @@ def draw(report: dict, out: Path) -> None:
             )
     machine = report['machine']
     fig.suptitle(
-        f'panther benchmark: {scenario} | {machine["cpu_model"]}, {machine["cores"]} cores, '
+        f'panther benchmark: {report.get("name", scenario)} | {machine["cpu_model"]}, '
+        f'{machine["cores"]} cores, '
         f'server CPU {machine["server_cpu"]}, load CPU {machine["load_cpu"]} | {machine["date"]}',
         fontsize=10,
     )

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,8 @@ SERVER_CPU = '0'
 LOAD_CPU = '1'
 HOST = '127.0.0.1'
 
-REFERENCE_REQUIREMENTS = ['panther==5.5.0', 'uvicorn[standard]']
+# python-jose: panther 5.5.0's JWT backend (its `full` extra), for `handshakes --auth jwt`
+REFERENCE_REQUIREMENTS = ['panther==5.5.0', 'uvicorn[standard]', 'python-jose']
 LOAD_REQUIREMENTS = ['picows', 'uvloop', 'matplotlib']
 
 UVICORN_OPTIONS = [
@@ -685,7 +687,7 @@ def loadgen_args(scenario: str, opts: argparse.Namespace, url: str, case: dict) 
         ]  # fmt: skip
     if scenario == 'handshakes':
         return [
-            'handshakes', f'{url}/ws/echo',
+            'handshakes', f'{url}/ws/echo{case.get("query", "")}',
             '--concurrency', str(opts.concurrency),
             '--warmup', str(opts.warmup), '--duration', str(opts.duration),
         ]  # fmt: skip
@@ -704,15 +706,26 @@ def loadgen_timeout(scenario: str, opts: argparse.Namespace, case: dict) -> floa
 def scenario_cases(scenario: str, opts: argparse.Namespace) -> list[dict]:
     if scenario == 'broadcast':
         return [{'receivers': n} for n in opts.receivers]
+    if scenario == 'handshakes' and opts.auth == 'jwt':
+        return [{'auth': 'jwt'}]
     return [{}]
 
 
 def case_label(case: dict) -> str:
-    return ', '.join(f'{k}={v}' for k, v in case.items()) or 'default'
+    return ', '.join(f'{k}={v}' for k, v in case.items() if k != 'query') or 'default'
 
 
 def run_scenario(scenario_name: str, opts: argparse.Namespace) -> dict:
     scenario = SCENARIOS[scenario_name]
+    if getattr(opts, 'auth', 'none') == 'jwt':
+        # the bare app stays unauthenticated: it is the floor, not a competitor
+        scenario = Scenario(
+            'handshakes',
+            {'bare': 'bare_echo', 'panther': 'panther_auth_echo'},
+            scenario.metric,
+            scenario.higher_is_better,
+            scenario.unit,
+        )
     target_names = (opts.targets or DEFAULT_TARGETS[scenario_name]).split(',')
     unknown = [n for n in target_names if n not in TARGETS]
     if unknown:
@@ -725,6 +738,7 @@ def run_scenario(scenario_name: str, opts: argparse.Namespace) -> dict:
 
     report = {
         'scenario': scenario_name,
+        'name': f'{scenario_name}-jwt' if getattr(opts, 'auth', 'none') == 'jwt' else scenario_name,
         'metric': scenario.metric,
         'unit': scenario.unit,
         'higher_is_better': scenario.higher_is_better,
@@ -749,6 +763,8 @@ def run_once(scenario: Scenario, case: dict, target: Target, app_module: str, op
     print(f'{label}: running {app_module} ...{note}', flush=True)
     try:
         with Server(target, app_module, keep_logs=opts.keep_logs) as server:
+            if case.get('auth') == 'jwt' and target.family != 'bare':
+                case = {**case, 'query': f'?authorization={fetch_token(server)}'}
             args = loadgen_args(scenario.name, opts, server.url, case)
             raw = run_loadgen(server, args, loadgen_timeout(scenario.name, opts, case))
             tail = server.log_tail()
@@ -762,6 +778,13 @@ def run_once(scenario: Scenario, case: dict, target: Target, app_module: str, op
     summary = SUMMARIES[scenario.name](raw)
     summary['background_cpu_percent'] = raw.get('background_cpu_percent')
     return {'status': 'ok', 'summary': summary, 'raw': raw}
+
+
+def fetch_token(server: Server) -> str:
+    """An access token from the auth app's ``GET /token``."""
+    url = f'http://{HOST}:{server.port}/token'
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.loads(response.read())['access_token']
 
 
 def run_case(scenario: Scenario, case: dict, targets: list[Target], opts) -> dict:
@@ -903,7 +926,8 @@ def print_table(scenario: Scenario, case: dict, runs: dict) -> None:
         ]
         rows.append(row)
     widths = [
-        max(len(str(r[i])) for r in [header, *rows] if i < len(r)) for i in range(len(header))
+        max(len(str(r[i])) for r in [header, *rows] if len(r) == len(header))
+        for i in range(len(header))
     ]
     better = 'higher' if scenario.higher_is_better else 'lower'
     print(
@@ -927,7 +951,7 @@ def print_table(scenario: Scenario, case: dict, runs: dict) -> None:
 
 def save_report(report: dict, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f'{report["scenario"]}.json'
+    path = out_dir / f'{report["name"]}.json'
     path.write_text(json.dumps(report, indent=2, default=str) + '\n')
     png = path.with_suffix('.png')
     done = subprocess.run(
@@ -1016,6 +1040,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _timed(p)
     p.add_argument('--concurrency', type=int, default=20)
+    p.add_argument(
+        '--auth',
+        choices=['none', 'jwt'],
+        default='none',
+        help='jwt: panther apps require a JWT (?authorization=...); saves handshakes-jwt.*',
+    )
 
     p = sub.add_parser('all', help='every scenario with its defaults')
     _common(p)
@@ -1047,11 +1077,14 @@ def main(argv: list[str] | None = None) -> None:
         ensure_environments()
         print('environments ready')
         return
-    names = list(SCENARIOS) if opts.command == 'all' else [opts.command]
-    for name in names:
-        scenario_opts = _defaults_for(name, opts) if opts.command == 'all' else opts
-        report = run_scenario(name, scenario_opts)
-        save_report(report, opts.out_dir)
+    if opts.command != 'all':
+        save_report(run_scenario(opts.command, opts), opts.out_dir)
+        return
+    for name in SCENARIOS:
+        save_report(run_scenario(name, _defaults_for(name, opts)), opts.out_dir)
+    jwt_opts = _defaults_for('handshakes', opts)
+    jwt_opts.auth = 'jwt'
+    save_report(run_scenario('handshakes', jwt_opts), opts.out_dir)
 
 
 if __name__ == '__main__':

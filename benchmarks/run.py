@@ -791,7 +791,9 @@ def run_case(scenario: Scenario, case: dict, targets: list[Target], opts) -> dic
     """Every target, ``opts.repeat`` times, the order rotated each round.
 
     Rotating spreads slow drifts of the machine over all targets.  A target's
-    figure is its run with the median metric; every repeat stays in the JSON.
+    figure is its run with the median metric among the repeats that other work
+    on the machine did not disturb (all repeats if every one was disturbed);
+    every repeat's summary stays in the JSON.
     """
     runnable: list[tuple[Target, str]] = []
     runs: dict[str, dict] = {}
@@ -820,12 +822,21 @@ def run_case(scenario: Scenario, case: dict, targets: list[Target], opts) -> dic
             run['status'] = 'failed'
             run['reason'] = run['repeats'][-1].get('reason', 'no successful run')
             continue
+        quiet = [r for r in good if (r['summary'].get('background_cpu_percent') or 0) <= 20]
+        disturbed = len(good) - len(quiet)
+        if quiet:
+            good = quiet
         good.sort(key=lambda r: r['summary'].get(scenario.metric) or 0)
         chosen = good[len(good) // 2]
         values = [r['summary'].get(scenario.metric) for r in good]
         run.update(
             status='ok',
-            summary={**chosen['summary'], 'repeats': len(good), 'spread': [values[0], values[-1]]},
+            summary={
+                **chosen['summary'],
+                'repeats': len(good),
+                'spread': [values[0], values[-1]],
+                'disturbed_repeats_dropped': disturbed if quiet else 0,
+            },
             raw=chosen['raw'],
             failed_repeats=len(run['repeats']) - len(good),
         )

@@ -17,11 +17,20 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 
 PANELS = {
-    'echo': [('msgs_per_s', 'messages / s (higher is better)'), ('latency', 'latency ms')],
-    'relay': [('msgs_per_s', 'messages / s (higher is better)'), ('latency', 'latency ms')],
-    'handshakes': [('handshakes_per_s', 'handshakes / s (higher is better)'), ('latency', 'ms')],
+    'echo': [
+        ('msgs_per_s', 'messages / s (higher is better)'),
+        ('latency', 'round-trip latency ms'),
+    ],
+    'relay': [
+        ('msgs_per_s', 'messages / s (higher is better)'),
+        ('latency', 'sender-to-receiver latency ms'),
+    ],
+    'handshakes': [
+        ('handshakes_per_s', 'handshakes / s (higher is better)'),
+        ('latency', 'handshake latency ms'),
+    ],
     'idle-memory': [('kib_per_connection', 'server RSS KiB per idle connection (lower is better)')],
-    'broadcast': [('latency', 'ms until every receiver got it (lower is better)')],
+    'broadcast': [('latency', 'ms until every receiver got it, log scale (lower is better)')],
 }
 
 
@@ -64,7 +73,7 @@ def draw(report: dict, out: Path) -> None:
     cases = report['cases']
     rows = len(cases)
     fig, axes = plt.subplots(
-        rows, len(panels), figsize=(6.5 * len(panels), 4.2 * rows), squeeze=False
+        rows, len(panels), figsize=(max(10.0, 6.5 * len(panels)), 4.2 * rows), squeeze=False
     )
     for row, case in enumerate(cases):
         runs = _ok_runs(case)
@@ -79,6 +88,8 @@ def draw(report: dict, out: Path) -> None:
                 ax.set_axis_off()
             elif key == 'latency':
                 _latency(ax, names, summaries, full_title)
+                if scenario == 'broadcast':
+                    ax.set_yscale('log')
             else:
                 _bars(ax, names, [s.get(key) or 0 for s in summaries], full_title)
         missing = _missing(case)

@@ -505,14 +505,20 @@ def interpreter_info(python: str) -> dict:
             return {'error': str(exc)}
     source = info.get('panther_file', '')
     if source.startswith('/') and 'site-packages' not in source:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            info['panther_git'] = subprocess.run(
-                ['git', '-C', str(Path(source).parent), 'describe', '--always', '--dirty'],
-                capture_output=True,
-                text=True,
-                timeout=10,
-            ).stdout.strip()
+        info['panther_git'] = git_describe(Path(source).parent)
     return info
+
+
+def git_describe(directory: Path) -> str | None:
+    try:
+        return subprocess.run(
+            ['git', '-C', str(directory), 'describe', '--always', '--dirty'],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def machine_info(targets: list[Target]) -> dict:
@@ -750,6 +756,11 @@ def run_scenario(scenario_name: str, opts: argparse.Namespace) -> dict:
         'machine': machine_info(targets),
         'cases': [],
     }
+    ours_file = (
+        report['machine']['interpreters'].get(TARGETS['ours'].python(), {}).get('panther_file', '')
+    )
+    if ours_file.startswith('/') and 'site-packages' not in ours_file:
+        opts.ours_source_dir = Path(ours_file).parent
     print(f'== {scenario_name} ==  server on CPU {SERVER_CPU}, load on CPU {LOAD_CPU}')
     for case in scenario_cases(scenario_name, opts):
         runs = run_case(scenario, case, targets, opts)
@@ -776,6 +787,10 @@ def run_once(scenario: Scenario, case: dict, target: Target, app_module: str, op
         print(f'{label}: failed ({exc})')
         return {'status': 'failed', 'reason': str(exc)}
     raw['machine_busy_before_percent'] = idle_before
+    # an editable install can change while a long scenario runs: note the revision
+    source = getattr(opts, 'ours_source_dir', None)
+    if source and target.name.startswith('ours'):
+        raw['panther_git'] = git_describe(source)
     if raw.get('error'):
         print(f'{label}: error: {raw["error"]} (server log: {tail})')
         return {'status': 'failed', 'reason': raw['error'], 'raw': raw}

@@ -1,0 +1,460 @@
+"""WebSocket load generator driven by ``run.py``: one process, one event loop, picows.
+
+Runs in ``benchmarks/.venv-load`` (picows, uvloop).  It talks to the runner with
+JSON lines on stdout:
+
+- ``{"event": "start"}`` / ``{"event": "end"}`` bracket the measured window, so
+  the runner can read the server's CPU time at the same moments;
+- ``{"event": "pause", "name": ...}`` means "sample the server now", and the
+  load generator waits for one line on stdin before it goes on;
+- the last line is ``{"event": "result", ...}`` (or ``{"event": "result",
+  "error": ...}``).
+
+Every phase is bounded in time; nothing here waits forever.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable
+
+from picows import WSListener, WSMsgType, ws_connect
+
+CONNECT_TIMEOUT = 30.0
+DRAIN_TIMEOUT = 10.0
+PAUSE_TIMEOUT = 120.0
+
+
+def emit(event: str, **fields) -> None:
+    print(json.dumps({'event': event, **fields}), flush=True)
+
+
+def raise_fd_limit() -> int:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def latency_summary(samples_ns: list[int]) -> dict:
+    """Percentiles in milliseconds, plus a 101-point curve for plots."""
+    if not samples_ns:
+        return {'count': 0}
+    ordered = sorted(samples_ns)
+    last = len(ordered) - 1
+
+    def pct(p: float) -> float:
+        return ordered[min(last, round(p / 100 * last))] / 1e6
+
+    return {
+        'count': len(ordered),
+        'mean_ms': sum(ordered) / len(ordered) / 1e6,
+        'p50_ms': pct(50),
+        'p90_ms': pct(90),
+        'p99_ms': pct(99),
+        'p999_ms': pct(99.9),
+        'max_ms': ordered[-1] / 1e6,
+        'curve_ms': [pct(p) for p in range(101)],
+    }
+
+
+class CpuWindow:
+    """This process's CPU use (user + system) over a wall-clock window."""
+
+    def __init__(self) -> None:
+        self._wall = time.perf_counter()
+        self._cpu = self._cpu_now()
+
+    @staticmethod
+    def _cpu_now() -> float:
+        times = os.times()
+        return times.user + times.system
+
+    def stop(self) -> dict:
+        wall = time.perf_counter() - self._wall
+        cpu = self._cpu_now() - self._cpu
+        return {'wall_s': wall, 'cpu_s': cpu, 'cpu_percent': 100 * cpu / wall if wall else 0.0}
+
+
+def _mark_retrieved(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+class Conn(WSListener):
+    """One client connection; the first data frame resolves ``first``."""
+
+    def __init__(self) -> None:
+        self.transport = None
+        self.first: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.on_message: Callable[[Conn, bytes], None] | None = None
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.sent_at = 0
+        self.first.add_done_callback(_mark_retrieved)
+
+    def on_ws_connected(self, transport) -> None:
+        self.transport = transport
+
+    def on_ws_frame(self, transport, frame) -> None:
+        kind = frame.msg_type
+        if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+            if self.on_message is not None:
+                self.on_message(self, frame.get_payload_as_bytes())
+            elif not self.first.done():
+                self.first.set_result(frame.get_payload_as_bytes())
+        elif kind is WSMsgType.CLOSE and not transport.is_close_frame_sent:
+            # Reply and let the server drop TCP first (RFC 6455 section 7.1.1), so the
+            # TIME_WAIT sockets stay on the server side and client ports stay free.
+            transport.send_close(frame.get_close_code())
+
+    def on_ws_disconnected(self, transport) -> None:
+        if not self.first.done():
+            self.first.set_exception(ConnectionError('closed before the first message'))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def send_text(self, payload: bytes) -> None:
+        self.transport.send(WSMsgType.TEXT, payload)
+
+
+def _source_addresses(count: int):
+    """Cycle client source addresses over 127.0.1.1 .. so 4-tuples rarely repeat.
+
+    At hundreds of handshakes per second one client address soon reuses ports
+    whose previous connection is still in TIME_WAIT on the server; Linux then
+    delays the new SYN.  Every address here is loopback.
+    """
+    return itertools.cycle(f'127.0.{1 + i // 254}.{1 + i % 254}' for i in range(max(1, count)))
+
+
+SOURCES = _source_addresses(64)
+
+
+async def open_one(url: str) -> Conn:
+    _, conn = await ws_connect(
+        Conn,
+        url,
+        websocket_handshake_timeout=CONNECT_TIMEOUT,
+        local_addr=(next(SOURCES), 0),
+    )
+    return conn
+
+
+async def open_many(url: str, count: int, concurrency: int) -> list[Conn]:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def guarded() -> Conn:
+        async with gate:
+            return await open_one(url)
+
+    return list(await asyncio.gather(*(guarded() for _ in range(count))))
+
+
+async def first_messages(conns: list[Conn]) -> list[bytes]:
+    return list(await asyncio.wait_for(asyncio.gather(*(c.first for c in conns)), CONNECT_TIMEOUT))
+
+
+async def close_all(conns: list[Conn]) -> None:
+    for conn in conns:
+        if conn.transport is not None and not conn.closed.done():
+            with contextlib.suppress(Exception):
+                conn.transport.send_close()
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*(c.closed for c in conns)), DRAIN_TIMEOUT)
+    for conn in conns:
+        if not conn.closed.done():
+            conn.transport.disconnect(graceful=False)
+
+
+async def pause(name: str) -> None:
+    emit('pause', name=name)
+    loop = asyncio.get_running_loop()
+    await asyncio.wait_for(loop.run_in_executor(None, sys.stdin.readline), PAUSE_TIMEOUT)
+
+
+async def closed_loop(
+    senders: list[Conn],
+    receivers: list[Conn],
+    payloads: list[bytes],
+    warmup: float,
+    duration: float,
+) -> dict:
+    """Each sender sends, waits until its receiver got the message, sends again.
+
+    ``receivers[i]`` gets what ``senders[i]`` sends (the same connection for echo).
+    Latencies are recorded only inside the measured window.
+    """
+    measuring = False
+    stopping = False
+    samples: list[int] = []
+    in_flight = len(senders)
+    drained = asyncio.get_running_loop().create_future()
+    partner = {id(r): (s, p) for s, r, p in zip(senders, receivers, payloads, strict=True)}
+
+    def on_message(receiver: Conn, _payload: bytes) -> None:
+        nonlocal in_flight
+        now = time.perf_counter_ns()
+        sender, payload = partner[id(receiver)]
+        if measuring:
+            samples.append(now - sender.sent_at)
+        if stopping:
+            in_flight -= 1
+            if in_flight == 0 and not drained.done():
+                drained.set_result(None)
+            return
+        sender.sent_at = time.perf_counter_ns()
+        sender.send_text(payload)
+
+    for receiver in receivers:
+        receiver.on_message = on_message
+    for sender, payload in zip(senders, payloads, strict=True):
+        sender.sent_at = time.perf_counter_ns()
+        sender.send_text(payload)
+
+    await asyncio.sleep(warmup)
+    measuring = True
+    emit('start')
+    cpu = CpuWindow()
+    await asyncio.sleep(duration)
+    measuring = False
+    window = cpu.stop()
+    emit('end')
+    stopping = True
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(drained, DRAIN_TIMEOUT)
+    return {
+        'messages': len(samples),
+        'msgs_per_s': len(samples) / window['wall_s'],
+        'latency': latency_summary(samples),
+        'loadgen_cpu': window,
+    }
+
+
+async def scenario_echo(args) -> dict:
+    conns = await open_many(args.url, args.connections, args.concurrency)
+    payload = b'x' * args.size
+    result = await closed_loop(conns, conns, [payload] * len(conns), args.warmup, args.duration)
+    await close_all(conns)
+    return {'connections': len(conns), 'size': args.size, **result}
+
+
+async def scenario_relay(args) -> dict:
+    conns = await open_many(args.url, 2 * args.pairs, args.concurrency)
+    ids = [raw.decode() for raw in await first_messages(conns)]
+    senders, receivers = conns[: args.pairs], conns[args.pairs :]
+    body = 'x' * args.size
+    payloads = [
+        json.dumps({'to': ids[args.pairs + i], 'data': body}).encode() for i in range(args.pairs)
+    ]
+    result = await closed_loop(senders, receivers, payloads, args.warmup, args.duration)
+    await close_all(conns)
+    return {'pairs': args.pairs, 'size': args.size, **result}
+
+
+async def scenario_broadcast(args) -> dict:
+    listen_url = args.url.rstrip('/') + '/ws/listen'
+    shout_url = args.url.rstrip('/') + '/ws/shout'
+    listeners = await open_many(listen_url, args.receivers, args.concurrency)
+    readies = await first_messages(listeners)
+    if any(r != b'ready' for r in readies):
+        raise RuntimeError('a receiver did not get "ready" first')
+    shouter = await open_one(shout_url)
+
+    expected = b''
+    arrivals: list[int] = []
+    round_done: asyncio.Future[None] | None = None
+
+    def on_message(_conn: Conn, payload: bytes) -> None:
+        if payload == expected:
+            arrivals.append(time.perf_counter_ns())
+            if len(arrivals) == len(listeners) and round_done is not None:
+                if not round_done.done():
+                    round_done.set_result(None)
+
+    for conn in listeners:
+        conn.on_message = on_message
+
+    rounds: list[dict] = []
+    complete_ns: list[int] = []
+    cpu = None
+    error = None
+    budget_ends = None
+    for number in range(args.warmup_rounds + args.rounds):
+        if number == args.warmup_rounds:
+            emit('start')
+            cpu = CpuWindow()
+            budget_ends = time.monotonic() + args.budget
+        elif budget_ends is not None and time.monotonic() > budget_ends and len(rounds) >= 3:
+            break
+        expected = f'round-{number:06d}'.ljust(args.size, '.').encode()
+        arrivals = []
+        round_done = asyncio.get_running_loop().create_future()
+        started = time.perf_counter_ns()
+        shouter.send_text(expected)
+        try:
+            await asyncio.wait_for(round_done, args.round_timeout)
+        except TimeoutError:
+            error = (
+                f'round {number}: {len(arrivals)} of {len(listeners)} receivers '
+                f'got the message within {args.round_timeout}s'
+            )
+            break
+        if number >= args.warmup_rounds:
+            spread = [t - started for t in arrivals]
+            complete_ns.append(spread[-1])
+            rounds.append(
+                {
+                    'first_ms': spread[0] / 1e6,
+                    'median_ms': spread[len(spread) // 2] / 1e6,
+                    'last_ms': spread[-1] / 1e6,
+                }
+            )
+        await asyncio.sleep(args.gap)
+    window = cpu.stop() if cpu else None
+    emit('end')
+    await close_all([*listeners, shouter])
+    result = {
+        'receivers': len(listeners),
+        'rounds_done': len(rounds),
+        'round_complete': latency_summary(complete_ns),
+        'rounds': rounds,
+        'loadgen_cpu': window,
+    }
+    if rounds:
+        last = sorted(r['last_ms'] for r in rounds)
+        result['deliveries_per_s'] = len(listeners) / (last[len(last) // 2] / 1e3)
+    if error:
+        result['error'] = error
+    return result
+
+
+async def scenario_idle(args) -> dict:
+    warm = await open_many(args.url, 10, 10)
+    await echo_once(warm)
+    await close_all(warm)
+    await asyncio.sleep(1)
+    await pause('baseline')
+    started = time.perf_counter()
+    conns = await open_many(args.url, args.connections, args.concurrency)
+    await echo_once(conns)
+    opened_s = time.perf_counter() - started
+    await asyncio.sleep(args.settle)
+    await pause('loaded')
+    await close_all(conns)
+    return {'connections': len(conns), 'open_seconds': opened_s}
+
+
+async def echo_once(conns: list[Conn]) -> None:
+    for conn in conns:
+        conn.send_text(b'hello')
+    await first_messages(conns)
+
+
+async def scenario_handshakes(args) -> dict:
+    measuring = False
+    stop = False
+    samples: list[int] = []
+    failures = 0
+
+    async def worker() -> None:
+        nonlocal failures
+        while not stop:
+            started = time.perf_counter_ns()
+            try:
+                conn = await open_one(args.url)
+            except Exception:
+                failures += 1
+                await asyncio.sleep(0.01)
+                continue
+            if measuring:
+                samples.append(time.perf_counter_ns() - started)
+            conn.transport.send_close()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(conn.closed, DRAIN_TIMEOUT)
+            if not conn.closed.done():
+                conn.transport.disconnect(graceful=False)
+
+    workers = [asyncio.create_task(worker()) for _ in range(args.concurrency)]
+    await asyncio.sleep(args.warmup)
+    measuring = True
+    emit('start')
+    cpu = CpuWindow()
+    await asyncio.sleep(args.duration)
+    measuring = False
+    window = cpu.stop()
+    emit('end')
+    stop = True
+    await asyncio.wait_for(asyncio.gather(*workers), CONNECT_TIMEOUT + DRAIN_TIMEOUT)
+    return {
+        'concurrency': args.concurrency,
+        'handshakes': len(samples),
+        'handshakes_per_s': len(samples) / window['wall_s'],
+        'failures': failures,
+        'latency': latency_summary(samples),
+        'loadgen_cpu': window,
+    }
+
+
+SCENARIOS = {
+    'echo': scenario_echo,
+    'relay': scenario_relay,
+    'broadcast': scenario_broadcast,
+    'idle': scenario_idle,
+    'handshakes': scenario_handshakes,
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('scenario', choices=sorted(SCENARIOS))
+    parser.add_argument('url', help='ws:// URL (for broadcast: the server root)')
+    parser.add_argument('--connections', type=int, default=50)
+    parser.add_argument('--pairs', type=int, default=25)
+    parser.add_argument('--receivers', type=int, default=1000)
+    parser.add_argument('--size', type=int, default=32, help='message size in bytes')
+    parser.add_argument('--warmup', type=float, default=2.0)
+    parser.add_argument('--duration', type=float, default=10.0)
+    parser.add_argument('--rounds', type=int, default=20)
+    parser.add_argument('--warmup-rounds', type=int, default=2)
+    parser.add_argument('--round-timeout', type=float, default=30.0)
+    parser.add_argument(
+        '--budget', type=float, default=60.0, help='broadcast: no new round after this (s)'
+    )
+    parser.add_argument('--gap', type=float, default=0.05, help='pause between rounds (s)')
+    parser.add_argument('--settle', type=float, default=2.0)
+    parser.add_argument('--concurrency', type=int, default=100)
+    return parser.parse_args(argv)
+
+
+async def amain(args: argparse.Namespace) -> dict:
+    return await SCENARIOS[args.scenario](args)
+
+
+def main() -> None:
+    args = parse_args()
+    fd_limit = raise_fd_limit()
+    try:
+        import uvloop
+
+        runner = uvloop.run
+        loop_name = 'uvloop'
+    except ImportError:
+        runner = asyncio.run
+        loop_name = 'asyncio'
+    try:
+        result = runner(amain(args))
+    except Exception as exc:
+        emit('result', error=f'{type(exc).__name__}: {exc}')
+        sys.exit(1)
+    emit('result', loop=loop_name, fd_limit=fd_limit, **result)
+
+
+if __name__ == '__main__':
+    main()

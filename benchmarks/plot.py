@@ -1,0 +1,122 @@
+"""Draw ``results/<scenario>.png`` from ``results/<scenario>.json``.
+
+Run by ``run.py`` under ``benchmarks/.venv-load`` (which has matplotlib); can be
+re-run by hand: ``benchmarks/.venv-load/bin/python benchmarks/plot.py
+benchmarks/results/echo.json benchmarks/results/echo.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt
+
+PANELS = {
+    'echo': [
+        ('msgs_per_s', 'messages / s (higher is better)'),
+        ('latency', 'round-trip latency ms'),
+    ],
+    'relay': [
+        ('msgs_per_s', 'messages / s (higher is better)'),
+        ('latency', 'sender-to-receiver latency ms'),
+    ],
+    'handshakes': [
+        ('handshakes_per_s', 'handshakes / s (higher is better)'),
+        ('latency', 'handshake latency ms'),
+    ],
+    'idle-memory': [('kib_per_connection', 'server RSS KiB per idle connection (lower is better)')],
+    'broadcast': [('latency', 'ms until every receiver got it, log scale (lower is better)')],
+}
+
+
+def _ok_runs(case: dict) -> list[tuple[str, dict]]:
+    return [
+        (name, run['summary']) for name, run in case['runs'].items() if run.get('status') == 'ok'
+    ]
+
+
+def _missing(case: dict) -> list[str]:
+    return [
+        f'{name}: {run["status"]}' for name, run in case['runs'].items() if run['status'] != 'ok'
+    ]
+
+
+def _bars(ax, names, values, title):
+    bars = ax.bar(names, values, color='#4c72b0')
+    ax.bar_label(bars, labels=[f'{v:,.0f}' if v >= 100 else f'{v:.2f}' for v in values])
+    ax.set_title(title, fontsize=10)
+    ax.tick_params(axis='x', rotation=20)
+
+
+def _latency(ax, names, summaries, title):
+    width = 0.38
+    xs = range(len(names))
+    p50 = [s.get('p50_ms') or 0 for s in summaries]
+    p99 = [s.get('p99_ms') or 0 for s in summaries]
+    a = ax.bar([x - width / 2 for x in xs], p50, width, label='p50', color='#55a868')
+    b = ax.bar([x + width / 2 for x in xs], p99, width, label='p99', color='#c44e52')
+    ax.bar_label(a, labels=[f'{v:.1f}' for v in p50], fontsize=8)
+    ax.bar_label(b, labels=[f'{v:.1f}' for v in p99], fontsize=8)
+    ax.set_xticks(list(xs), names, rotation=20)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+
+
+def draw(report: dict, out: Path) -> None:
+    scenario = report['scenario']
+    panels = PANELS[scenario]
+    cases = report['cases']
+    rows = len(cases)
+    fig, axes = plt.subplots(
+        rows, len(panels), figsize=(max(10.0, 6.5 * len(panels)), 4.2 * rows), squeeze=False
+    )
+    for row, case in enumerate(cases):
+        runs = _ok_runs(case)
+        names = [n for n, _ in runs]
+        summaries = [s for _, s in runs]
+        label = ', '.join(f'{k}={v}' for k, v in case['case'].items())
+        for col, (key, title) in enumerate(panels):
+            ax = axes[row][col]
+            full_title = f'{title}\n{label}' if label else title
+            if not runs:
+                ax.text(0.5, 0.5, 'no successful run', ha='center', va='center')
+                ax.set_axis_off()
+            elif key == 'latency':
+                _latency(ax, names, summaries, full_title)
+                if scenario == 'broadcast':
+                    ax.set_yscale('log')
+            else:
+                _bars(ax, names, [s.get(key) or 0 for s in summaries], full_title)
+        missing = _missing(case)
+        if missing:
+            axes[row][0].annotate(
+                'not shown: ' + '; '.join(missing),
+                xy=(0, -0.32),
+                xycoords='axes fraction',
+                fontsize=7,
+                color='gray',
+            )
+    machine = report['machine']
+    fig.suptitle(
+        f'panther benchmark: {report.get("name", scenario)} | {machine["cpu_model"]}, '
+        f'{machine["cores"]} cores, '
+        f'server CPU {machine["server_cpu"]}, load CPU {machine["load_cpu"]} | {machine["date"]}',
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+def main() -> None:
+    source = Path(sys.argv[1])
+    out = Path(sys.argv[2]) if len(sys.argv) > 2 else source.with_suffix('.png')
+    draw(json.loads(source.read_text()), out)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,1144 @@
+"""Benchmark runner: panther vs a bare ASGI app vs the reference panther 5.5.0.
+
+Every measurement starts its server as a fresh uvicorn subprocess pinned to CPU
+0 on a free loopback port, waits until it accepts connections, runs the load
+generator (``loadgen.py``, picows) pinned to CPU 1, and stops the server.
+Results go to ``benchmarks/results/<scenario>.json`` and ``.png``.
+
+Run ``python3 benchmarks/run.py --help``; the README explains each scenario.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+APPS_DIR = BENCH_DIR / 'apps'
+RESULTS_DIR = BENCH_DIR / 'results'
+LOADGEN = BENCH_DIR / 'loadgen.py'
+PLOT = BENCH_DIR / 'plot.py'
+REFERENCE_VENV = BENCH_DIR / '.venv-reference'
+LOAD_VENV = BENCH_DIR / '.venv-load'
+
+SERVER_CPU = '0'
+LOAD_CPU = '1'
+HOST = '127.0.0.1'
+# A run during which the rest of the machine used more CPU than this (percent of
+# one core) counts as disturbed: it is retried (--retry-disturbed) and, when
+# undisturbed repeats exist, left out of the median.
+DISTURBED_PERCENT = 20
+
+# python-jose: panther 5.5.0's JWT backend (its `full` extra), for `handshakes --auth jwt`
+REFERENCE_REQUIREMENTS = ['panther==5.5.0', 'uvicorn[standard]', 'python-jose']
+LOAD_REQUIREMENTS = ['picows', 'uvloop', 'matplotlib']
+
+UVICORN_OPTIONS = [
+    '--loop', 'uvloop',
+    '--http', 'httptools',
+    '--ws', 'websockets',
+    '--workers', '1',
+    '--log-level', 'warning',
+    '--no-access-log',
+]  # fmt: skip
+
+REPORTED_PACKAGES = ['panther', 'uvicorn', 'websockets', 'uvloop', 'httptools', 'orjson']
+
+
+# --------------------------------------------------------------------------- environments
+
+
+def _venv_python(venv: Path) -> Path:
+    return venv / 'bin' / 'python'
+
+
+def ensure_venv(venv: Path, requirements: list[str], *, quiet: bool = False) -> Path:
+    """Create ``venv`` with ``requirements`` unless it already has exactly them.
+
+    Idempotent: a stamp file in the venv records what was installed.  Never
+    touches the global environment (the reference shares our import name).
+    """
+    python = _venv_python(venv)
+    stamp = venv / '.bench-requirements'
+    wanted = '\n'.join(requirements)
+    if python.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return python
+    if not quiet:
+        print(f'setting up {venv.relative_to(BENCH_DIR.parent)}: {" ".join(requirements)}')
+    if not python.exists():
+        subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True)
+    subprocess.run(
+        [
+            str(python),
+            '-m',
+            'pip',
+            'install',
+            '--quiet',
+            '--disable-pip-version-check',
+            *requirements,
+        ],
+        check=True,
+    )
+    stamp.write_text(wanted)
+    return python
+
+
+def ensure_environments() -> None:
+    ensure_venv(REFERENCE_VENV, REFERENCE_REQUIREMENTS)
+    ensure_venv(LOAD_VENV, LOAD_REQUIREMENTS)
+
+
+def global_python() -> str:
+    """The interpreter that has this repository's panther installed (not a venv)."""
+    if sys.prefix != sys.base_prefix:
+        for name in ('python3', 'python'):
+            candidate = Path(sys.base_prefix) / 'bin' / name
+            if candidate.exists():
+                return str(candidate)
+    return sys.executable
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {'PYTHONPATH', 'PYTHONHOME', 'VIRTUAL_ENV', 'PYTHONSTARTUP'}
+    }
+    env['PYTHONDONTWRITEBYTECODE'] = '1'
+    env.update(extra or {})
+    return env
+
+
+# --------------------------------------------------------------------------- targets
+
+
+@dataclass
+class Target:
+    """One server flavour: which interpreter, which family of app files."""
+
+    name: str
+    python: Callable[[], str]
+    family: str  # 'bare' | 'panther' | 'groups'
+    quiet: bool = False
+    baseline: str = 'bare'
+    pythonpath: str | None = None
+    description: str = ''
+
+    def env(self, app_module: str) -> dict[str, str]:
+        extra = {}
+        if self.pythonpath:
+            extra['PYTHONPATH'] = self.pythonpath
+        if self.quiet:
+            extra['BENCH_APP'] = app_module
+        return clean_env(extra)
+
+
+def _reference_python() -> str:
+    return str(_venv_python(REFERENCE_VENV))
+
+
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in [
+        Target('bare', global_python, 'bare', description='bare ASGI app, global uvicorn'),
+        Target(
+            'bare-ref',
+            _reference_python,
+            'bare',
+            description="bare ASGI app on the reference venv's uvicorn",
+        ),
+        Target('ours', global_python, 'panther', description='this repository, global uvicorn'),
+        Target(
+            'ours-groups',
+            global_python,
+            'groups',
+            description='this repository, broadcast through groups',
+        ),
+        Target(
+            'reference',
+            _reference_python,
+            'panther',
+            baseline='bare-ref',
+            description='panther 5.5.0 as shipped (logs each send at DEBUG)',
+        ),
+        Target(
+            'reference-quiet',
+            _reference_python,
+            'panther',
+            quiet=True,
+            baseline='bare-ref',
+            description='panther 5.5.0 with the panther logger at WARNING',
+        ),
+    ]
+}
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def raise_fd_limit() -> int:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def _proc_tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path('/proc').iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / 'stat').read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(')', 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of ``root`` and all its descendants."""
+    ticks = os.sysconf('SC_CLK_TCK')
+    total = 0
+    for pid in _proc_tree(root):
+        with contextlib.suppress(OSError):
+            fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def system_busy_seconds() -> float:
+    """CPU seconds spent busy by the whole machine (all cores) since boot."""
+    fields = [int(x) for x in Path('/proc/stat').read_text().split('\n', 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf('SC_CLK_TCK')
+
+
+def wait_for_quiet_machine(max_wait: float, threshold: float = 15.0) -> float:
+    """Wait (at most ``max_wait`` s) until the machine is nearly idle; return its busy %.
+
+    Other work on this 2-core machine (test suites, builds) skews every figure,
+    so each run waits for a quiet second first, and records what it saw.
+    """
+    deadline = time.monotonic() + max_wait
+    while True:
+        before, start = system_busy_seconds(), time.monotonic()
+        time.sleep(1.0)
+        busy = 100 * (system_busy_seconds() - before) / (time.monotonic() - start)
+        if busy <= threshold or time.monotonic() >= deadline:
+            return busy
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f'/proc/{pid}/status').read_text().splitlines():
+        if line.startswith('VmRSS:'):
+            return int(line.split()[1])
+    return 0
+
+
+def tree_rss_kib(root: int) -> int:
+    total = 0
+    for pid in _proc_tree(root):
+        with contextlib.suppress(OSError):
+            total += rss_kib(pid)
+    return total
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+class Server:
+    """A uvicorn subprocess pinned to SERVER_CPU, in its own process group."""
+
+    def __init__(self, target: Target, app_module: str, keep_logs: bool = False):
+        self.target = target
+        self.app_module = app_module
+        self.keep_logs = keep_logs
+        self.port = free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix=f'panther-bench-{target.name}-'))
+        self.log_path = self.workdir / 'server.log'
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f'ws://{HOST}:{self.port}'
+
+    def command(self) -> list[str]:
+        app = 'quiet:app' if self.target.quiet else f'{self.app_module}:app'
+        return [
+            'taskset', '-c', SERVER_CPU,
+            self.target.python(), '-m', 'uvicorn',
+            '--app-dir', str(APPS_DIR),
+            '--host', HOST, '--port', str(self.port),
+            *UVICORN_OPTIONS,
+            app,
+        ]  # fmt: skip
+
+    def __enter__(self) -> Server:
+        log = self.log_path.open('wb')
+        # cwd is a scratch directory: the reference writes logs/ under it, and
+        # the repository root must not be on sys.path (it holds a `panther/`).
+        self.proc = subprocess.Popen(
+            self.command(),
+            cwd=self.workdir,
+            env=self.target.env(self.app_module),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        try:
+            self._wait_ready(timeout=60)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+        if not self.keep_logs:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError(f'server exited with {self.proc.returncode}: {self.log_tail()}')
+            try:
+                with socket.create_connection((HOST, self.port), timeout=0.5):
+                    time.sleep(0.3)
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise ServerError(f'server not ready after {timeout}s: {self.log_tail()}')
+
+    def log_tail(self, lines: int = 6) -> str:
+        try:
+            text = self.log_path.read_text(errors='replace').strip().splitlines()
+        except OSError:
+            return ''
+        interesting = [line for line in text if 'DeprecationWarning' not in line]
+        return ' | '.join(interesting[-lines:])
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        # the reference forks a multiprocessing Manager into the same group
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+def run_loadgen(server: Server, args: list[str], timeout: float) -> dict:
+    """Run loadgen.py pinned to LOAD_CPU; answer its events; return its result.
+
+    Adds to the result the server's CPU use over the measured window and its
+    RSS at every pause the load generator asks for.
+    """
+    cmd = ['taskset', '-c', LOAD_CPU, str(_venv_python(LOAD_VENV)), str(LOADGEN), *args]
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+        start_new_session=True,
+    )
+    killer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
+    killer.start()
+    result: dict = {}
+    marks: dict[str, float] = {}
+    pauses: dict[str, dict] = {}
+    stderr_lines: list[str] = []
+    drain = threading.Thread(target=lambda: stderr_lines.extend(proc.stderr), daemon=True)
+    drain.start()
+    try:
+        for line in proc.stdout:
+            try:
+                message = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            event = message.pop('event', None)
+            if event in ('start', 'end'):
+                marks[f'{event}_cpu'] = cpu_seconds(server.pid)
+                marks[f'{event}_load_cpu'] = cpu_seconds(proc.pid)
+                marks[f'{event}_system'] = system_busy_seconds()
+                marks[f'{event}_wall'] = time.perf_counter()
+            elif event == 'pause':
+                pauses[message['name']] = {
+                    'rss_kib': rss_kib(server.pid),
+                    'tree_rss_kib': tree_rss_kib(server.pid),
+                }
+                proc.stdin.write('go\n')
+                proc.stdin.flush()
+            elif event == 'result':
+                result = message
+        proc.wait(timeout=30)
+    finally:
+        killer.cancel()
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        drain.join(timeout=5)
+    if not result:
+        tail = ''.join(stderr_lines[-5:]).strip().replace('\n', ' | ')
+        code = proc.returncode
+        raise RuntimeError(
+            f'load generator gave no result (exit {code}, timeout {timeout}s) {tail}'
+        )
+    if 'start_cpu' in marks and 'end_cpu' in marks:
+        wall = marks['end_wall'] - marks['start_wall']
+        cpu = marks['end_cpu'] - marks['start_cpu']
+        result['server_cpu'] = {'wall_s': wall, 'cpu_s': cpu, 'cpu_percent': 100 * cpu / wall}
+        load = marks['end_load_cpu'] - marks['start_load_cpu']
+        system = marks['end_system'] - marks['start_system']
+        # whatever else ran on the machine meanwhile (other sessions, the kernel)
+        result['background_cpu_percent'] = max(0.0, 100 * (system - cpu - load) / wall)
+    if pauses:
+        result['server_memory'] = pauses
+    return result
+
+
+def preflight(target: Target, app_module: str) -> str | None:
+    """None if ``app_module`` imports under ``target``; else the reason it does not."""
+    python = target.python()
+    if not Path(python).exists() and shutil.which(python) is None:
+        return f'interpreter {python} missing (run: run.py setup)'
+    code = (
+        'import sys; sys.path.insert(0, sys.argv[1]); '
+        'import importlib; importlib.import_module(sys.argv[2])'
+    )
+    with tempfile.TemporaryDirectory(prefix='panther-bench-check-') as scratch:
+        try:
+            done = subprocess.run(
+                [python, '-c', code, str(APPS_DIR), app_module],
+                cwd=scratch,
+                env=target.env(app_module),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        except subprocess.TimeoutExpired:
+            return f'importing {app_module} took over 60s'
+    if done.returncode == 0:
+        return None
+    errors = [line for line in done.stderr.strip().splitlines() if line.strip()]
+    return errors[-1] if errors else f'import of {app_module} exited with {done.returncode}'
+
+
+# --------------------------------------------------------------------------- machine info
+
+
+_PROBE = r"""
+import importlib.metadata as md, json, platform, sys
+info = {'python': platform.python_version(), 'executable': sys.executable, 'packages': {}}
+for name in sys.argv[1:]:
+    try:
+        info['packages'][name] = md.version(name)
+    except md.PackageNotFoundError:
+        pass
+try:
+    import panther
+    info['panther_file'] = panther.__file__
+except Exception as exc:
+    info['panther_file'] = f'not importable: {exc}'
+print(json.dumps(info))
+"""
+
+
+def interpreter_info(python: str) -> dict:
+    with tempfile.TemporaryDirectory(prefix='panther-bench-probe-') as scratch:
+        try:
+            done = subprocess.run(
+                [python, '-c', _PROBE, *REPORTED_PACKAGES],
+                cwd=scratch,
+                env=clean_env(),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            info = json.loads(done.stdout)
+        except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+            return {'error': str(exc)}
+    source = info.get('panther_file', '')
+    if source.startswith('/') and 'site-packages' not in source:
+        info['panther_git'] = git_describe(Path(source).parent)
+    return info
+
+
+def git_describe(directory: Path) -> str | None:
+    try:
+        return subprocess.run(
+            ['git', '-C', str(directory), 'describe', '--always', '--dirty'],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def machine_info(targets: list[Target]) -> dict:
+    cpuinfo = Path('/proc/cpuinfo').read_text()
+    model = next(
+        (line.split(':', 1)[1].strip() for line in cpuinfo.splitlines() if 'model name' in line),
+        platform.processor(),
+    )
+    meminfo = Path('/proc/meminfo').read_text().splitlines()[0].split()
+    interpreters = {}
+    for python in sorted({t.python() for t in targets}):
+        interpreters[python] = interpreter_info(python)
+    load = interpreter_info(str(_venv_python(LOAD_VENV)))
+    with contextlib.suppress(Exception):
+        load['packages']['picows'] = subprocess.run(
+            [str(_venv_python(LOAD_VENV)), '-c', 'import picows; print(picows.__version__)'],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.strip()
+    return {
+        'date': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
+        'cpu_model': model,
+        'cores': os.cpu_count(),
+        'memory_gib': round(int(meminfo[1]) / 2**20, 1),
+        'kernel': platform.release(),
+        'runner_python': platform.python_version(),
+        'server_cpu': SERVER_CPU,
+        'load_cpu': LOAD_CPU,
+        'uvicorn_options': UVICORN_OPTIONS,
+        'fd_limit': resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        'interpreters': interpreters,
+        'load_generator': load,
+        'targets': {t.name: t.description for t in targets},
+    }
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+@dataclass
+class Scenario:
+    name: str
+    apps: dict[str, str]  # family -> app module
+    metric: str  # key in a run's summary used for ratios
+    higher_is_better: bool
+    unit: str
+    cases: list[dict] = field(default_factory=lambda: [{}])
+
+    def app_for(self, target: Target) -> str | None:
+        return self.apps.get(target.family)
+
+
+def _per_cpu_second(rate: float | None, result: dict) -> float | None:
+    """``rate`` divided by the share of a core the server used: work per CPU-second."""
+    busy = (result.get('server_cpu') or {}).get('cpu_percent')
+    return rate / (busy / 100) if rate and busy else None
+
+
+def _summary_throughput(result: dict) -> dict:
+    lat = result.get('latency', {})
+    return {
+        'msgs_per_s': result.get('msgs_per_s'),
+        'msgs_per_cpu_s': _per_cpu_second(result.get('msgs_per_s'), result),
+        'p50_ms': lat.get('p50_ms'),
+        'p99_ms': lat.get('p99_ms'),
+        'server_cpu_percent': result.get('server_cpu', {}).get('cpu_percent'),
+        'loadgen_cpu_percent': result.get('loadgen_cpu', {}).get('cpu_percent'),
+    }
+
+
+def _summary_broadcast(result: dict) -> dict:
+    rounds = result.get('round_complete', {})
+    return {
+        'rounds': result.get('rounds_done'),
+        'p50_ms': rounds.get('p50_ms'),
+        'p99_ms': rounds.get('p99_ms'),
+        'deliveries_per_s': result.get('deliveries_per_s'),
+        'server_cpu_percent': (result.get('server_cpu') or {}).get('cpu_percent'),
+        'loadgen_cpu_percent': (result.get('loadgen_cpu') or {}).get('cpu_percent'),
+    }
+
+
+def _summary_memory(result: dict) -> dict:
+    memory = result.get('server_memory', {})
+    before = memory.get('baseline', {}).get('rss_kib')
+    after = memory.get('loaded', {}).get('rss_kib')
+    connections = result.get('connections') or 0
+    per_conn = (after - before) / connections if before and after and connections else None
+    return {
+        'connections': connections,
+        'rss_before_mib': before / 1024 if before else None,
+        'rss_loaded_mib': after / 1024 if after else None,
+        'kib_per_connection': per_conn,
+        'tree_rss_loaded_mib': memory.get('loaded', {}).get('tree_rss_kib', 0) / 1024,
+        'open_seconds': result.get('open_seconds'),
+    }
+
+
+def _summary_handshakes(result: dict) -> dict:
+    lat = result.get('latency', {})
+    return {
+        'handshakes_per_s': result.get('handshakes_per_s'),
+        'handshakes_per_cpu_s': _per_cpu_second(result.get('handshakes_per_s'), result),
+        'p50_ms': lat.get('p50_ms'),
+        'p99_ms': lat.get('p99_ms'),
+        'failures': result.get('failures'),
+        'server_cpu_percent': result.get('server_cpu', {}).get('cpu_percent'),
+        'loadgen_cpu_percent': result.get('loadgen_cpu', {}).get('cpu_percent'),
+    }
+
+
+ECHO_APPS = {'bare': 'bare_echo', 'panther': 'panther_echo'}
+
+SCENARIOS = {
+    'echo': Scenario('echo', ECHO_APPS, 'msgs_per_s', True, 'msgs/s'),
+    'relay': Scenario(
+        'relay', {'bare': 'bare_hub', 'panther': 'panther_relay'}, 'msgs_per_s', True, 'msgs/s'
+    ),
+    'broadcast': Scenario(
+        'broadcast',
+        {
+            'bare': 'bare_hub',
+            'panther': 'panther_broadcast',
+            'groups': 'panther_broadcast_groups',
+        },
+        'p50_ms',
+        False,
+        'ms',
+    ),
+    'idle-memory': Scenario('idle-memory', ECHO_APPS, 'kib_per_connection', False, 'KiB/conn'),
+    'handshakes': Scenario('handshakes', ECHO_APPS, 'handshakes_per_s', True, 'handshakes/s'),
+}
+
+SUMMARIES = {
+    'echo': _summary_throughput,
+    'relay': _summary_throughput,
+    'broadcast': _summary_broadcast,
+    'idle-memory': _summary_memory,
+    'handshakes': _summary_handshakes,
+}
+
+DEFAULT_TARGETS = {
+    'echo': 'bare,bare-ref,ours,reference,reference-quiet',
+    'relay': 'bare,bare-ref,ours,reference,reference-quiet',
+    'broadcast': 'bare,bare-ref,ours,ours-groups,reference,reference-quiet',
+    'idle-memory': 'bare,bare-ref,ours,reference',
+    'handshakes': 'bare,bare-ref,ours,reference,reference-quiet',
+}
+
+
+def loadgen_args(scenario: str, opts: argparse.Namespace, url: str, case: dict) -> list[str]:
+    if scenario == 'echo':
+        return [
+            'echo', f'{url}/ws/echo',
+            '--connections', str(opts.connections), '--size', str(opts.size),
+            '--warmup', str(opts.warmup), '--duration', str(opts.duration),
+        ]  # fmt: skip
+    if scenario == 'relay':
+        return [
+            'relay', f'{url}/ws/relay',
+            '--pairs', str(opts.pairs), '--size', str(opts.size),
+            '--warmup', str(opts.warmup), '--duration', str(opts.duration),
+        ]  # fmt: skip
+    if scenario == 'broadcast':
+        return [
+            'broadcast', url,
+            '--receivers', str(case['receivers']), '--size', str(opts.size),
+            '--rounds', str(opts.rounds), '--warmup-rounds', str(opts.warmup_rounds),
+            '--round-timeout', str(opts.round_timeout), '--budget', str(opts.budget),
+        ]  # fmt: skip
+    if scenario == 'idle-memory':
+        return [
+            'idle', f'{url}/ws/echo',
+            '--connections', str(opts.connections), '--settle', str(opts.settle),
+        ]  # fmt: skip
+    if scenario == 'handshakes':
+        return [
+            'handshakes', f'{url}/ws/echo{case.get("query", "")}',
+            '--concurrency', str(opts.concurrency),
+            '--warmup', str(opts.warmup), '--duration', str(opts.duration),
+        ]  # fmt: skip
+    raise ValueError(scenario)
+
+
+def loadgen_timeout(scenario: str, opts: argparse.Namespace, case: dict) -> float:
+    if scenario == 'broadcast':
+        warmup = opts.warmup_rounds * opts.round_timeout
+        return 300 + warmup + opts.budget + 2 * opts.round_timeout
+    if scenario == 'idle-memory':
+        return 300 + opts.settle
+    return 120 + opts.warmup + opts.duration
+
+
+def scenario_cases(scenario: str, opts: argparse.Namespace) -> list[dict]:
+    if scenario == 'broadcast':
+        return [{'receivers': n} for n in opts.receivers]
+    if scenario == 'handshakes' and opts.auth == 'jwt':
+        return [{'auth': 'jwt'}]
+    return [{}]
+
+
+def case_label(case: dict) -> str:
+    return ', '.join(f'{k}={v}' for k, v in case.items() if k != 'query') or 'default'
+
+
+def run_scenario(scenario_name: str, opts: argparse.Namespace) -> dict:
+    scenario = SCENARIOS[scenario_name]
+    if getattr(opts, 'auth', 'none') == 'jwt':
+        # the bare app stays unauthenticated: it is the floor, not a competitor
+        scenario = Scenario(
+            'handshakes',
+            {'bare': 'bare_echo', 'panther': 'panther_auth_echo'},
+            scenario.metric,
+            scenario.higher_is_better,
+            scenario.unit,
+        )
+    target_names = (opts.targets or DEFAULT_TARGETS[scenario_name]).split(',')
+    unknown = [n for n in target_names if n not in TARGETS]
+    if unknown:
+        raise SystemExit(f'unknown target(s): {", ".join(unknown)}; known: {", ".join(TARGETS)}')
+    targets = [TARGETS[n] for n in target_names]
+    if opts.ours_src:
+        for name in ('ours', 'ours-groups'):
+            TARGETS[name].pythonpath = str(Path(opts.ours_src).resolve())
+    ensure_environments()
+
+    report = {
+        'scenario': scenario_name,
+        'name': f'{scenario_name}-jwt' if getattr(opts, 'auth', 'none') == 'jwt' else scenario_name,
+        'metric': scenario.metric,
+        'unit': scenario.unit,
+        'higher_is_better': scenario.higher_is_better,
+        'options': {k: v for k, v in vars(opts).items() if k not in {'func'}},
+        'machine': machine_info(targets),
+        'cases': [],
+    }
+    ours_file = (
+        report['machine']['interpreters'].get(TARGETS['ours'].python(), {}).get('panther_file', '')
+    )
+    if ours_file.startswith('/') and 'site-packages' not in ours_file:
+        opts.ours_source_dir = Path(ours_file).parent
+    print(f'== {scenario_name} ==  server on CPU {SERVER_CPU}, load on CPU {LOAD_CPU}')
+    for case in scenario_cases(scenario_name, opts):
+        runs = run_case(scenario, case, targets, opts)
+        add_ratios(runs, scenario)
+        report['cases'].append({'case': case, 'runs': runs})
+        print_table(scenario, case, runs)
+    return report
+
+
+def run_once(scenario: Scenario, case: dict, target: Target, app_module: str, opts) -> dict:
+    """One server start, one load run, one server stop."""
+    label = f'[{scenario.name} {case_label(case)}] {target.name}'
+    idle_before = wait_for_quiet_machine(opts.max_wait_idle)
+    note = f' (machine {idle_before:.0f}% busy beforehand)' if idle_before > 15 else ''
+    print(f'{label}: running {app_module} ...{note}', flush=True)
+    try:
+        with Server(target, app_module, keep_logs=opts.keep_logs) as server:
+            if case.get('auth') == 'jwt' and target.family != 'bare':
+                case = {**case, 'query': f'?authorization={fetch_token(server)}'}
+            args = loadgen_args(scenario.name, opts, server.url, case)
+            raw = run_loadgen(server, args, loadgen_timeout(scenario.name, opts, case))
+            tail = server.log_tail()
+    except Exception as exc:
+        print(f'{label}: failed ({exc})')
+        return {'status': 'failed', 'reason': str(exc)}
+    raw['machine_busy_before_percent'] = idle_before
+    # an editable install can change while a long scenario runs: note the revision
+    source = getattr(opts, 'ours_source_dir', None)
+    if source and target.name.startswith('ours'):
+        raw['panther_git'] = git_describe(source)
+    if raw.get('error'):
+        print(f'{label}: error: {raw["error"]} (server log: {tail})')
+        return {'status': 'failed', 'reason': raw['error'], 'raw': raw}
+    summary = SUMMARIES[scenario.name](raw)
+    summary['background_cpu_percent'] = raw.get('background_cpu_percent')
+    return {'status': 'ok', 'summary': summary, 'raw': raw}
+
+
+def fetch_token(server: Server) -> str:
+    """An access token from the auth app's ``GET /token``."""
+    url = f'http://{HOST}:{server.port}/token'
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.loads(response.read())['access_token']
+
+
+def run_case(scenario: Scenario, case: dict, targets: list[Target], opts) -> dict:
+    """Every target, ``opts.repeat`` times, the order rotated each round.
+
+    Rotating spreads slow drifts of the machine over all targets.  A target's
+    figure is its run with the median metric among the repeats that other work
+    on the machine did not disturb (all repeats if every one was disturbed);
+    every repeat's summary stays in the JSON.
+    """
+    runnable: list[tuple[Target, str]] = []
+    runs: dict[str, dict] = {}
+    for target in targets:
+        app_module = scenario.app_for(target)
+        if app_module is None:
+            continue
+        reason = preflight(target, app_module)
+        if reason is not None:
+            print(f'[{scenario.name} {case_label(case)}] {target.name}: not available ({reason})')
+            runs[target.name] = {'status': 'not available', 'reason': reason}
+            continue
+        runnable.append((target, app_module))
+        runs[target.name] = {'status': 'pending', 'app': app_module, 'repeats': []}
+
+    repeat = max(1, getattr(opts, 'repeat', 1))
+    retries = max(0, getattr(opts, 'retry_disturbed', 0))
+    for round_no in range(repeat):
+        shift = round_no % len(runnable) if runnable else 0
+        for target, app_module in runnable[shift:] + runnable[:shift]:
+            for attempt in range(1 + retries):
+                result = run_once(scenario, case, target, app_module, opts)
+                runs[target.name]['repeats'].append(result)
+                background = (result.get('summary') or {}).get('background_cpu_percent') or 0
+                if result['status'] != 'ok' or background <= DISTURBED_PERCENT:
+                    break
+                if attempt < retries:
+                    print(f'  other work used {background:.0f}% of a core meanwhile; again')
+
+    for target, _ in runnable:
+        run = runs[target.name]
+        good = [r for r in run['repeats'] if r['status'] == 'ok']
+        if not good:
+            run['status'] = 'failed'
+            run['reason'] = run['repeats'][-1].get('reason', 'no successful run')
+            continue
+        quiet = [
+            r
+            for r in good
+            if (r['summary'].get('background_cpu_percent') or 0) <= DISTURBED_PERCENT
+        ]
+        disturbed = len(good) - len(quiet)
+        if quiet:
+            good = quiet
+        good.sort(key=lambda r: r['summary'].get(scenario.metric) or 0)
+        chosen = good[len(good) // 2]
+        values = [r['summary'].get(scenario.metric) for r in good]
+        run.update(
+            status='ok',
+            summary={
+                **chosen['summary'],
+                'repeats': len(good),
+                'spread': [values[0], values[-1]],
+                'disturbed_repeats_dropped': disturbed if quiet else 0,
+            },
+            raw=chosen['raw'],
+            failed_repeats=len(run['repeats']) - len(good),
+        )
+        for r in run['repeats']:
+            r.pop('raw', None)
+    return runs
+
+
+def add_ratios(runs: dict, scenario: Scenario) -> None:
+    def value(name: str) -> float | None:
+        run = runs.get(name, {})
+        if run.get('status') != 'ok':
+            return None
+        return run['summary'].get(scenario.metric)
+
+    for name, run in runs.items():
+        mine = value(name)
+        if mine is None:
+            continue
+        baseline = TARGETS[name].baseline
+        if value(baseline) is None:
+            baseline = 'bare'
+        for key, other in (('vs_bare', baseline), ('vs_reference', 'reference')):
+            theirs = value(other)
+            if theirs and other != name:
+                run[key] = mine / theirs
+                run[f'{key}_target'] = other
+
+
+def _fmt(value, digits: int = 1) -> str:
+    if value is None:
+        return '-'
+    if isinstance(value, float):
+        return f'{value:,.{digits}f}'
+    return str(value)
+
+
+TABLE_COLUMNS = {
+    'echo': [
+        ('msgs_per_s', 'msgs/s', 0),
+        ('msgs_per_cpu_s', 'msgs/CPU-s', 0),
+        ('p50_ms', 'p50 ms', 2),
+        ('p99_ms', 'p99 ms', 2),
+    ],
+    'relay': [
+        ('msgs_per_s', 'msgs/s', 0),
+        ('msgs_per_cpu_s', 'msgs/CPU-s', 0),
+        ('p50_ms', 'p50 ms', 2),
+        ('p99_ms', 'p99 ms', 2),
+    ],
+    'broadcast': [
+        ('p50_ms', 'p50 ms', 1),
+        ('p99_ms', 'p99 ms', 1),
+        ('deliveries_per_s', 'deliv/s', 0),
+        ('rounds', 'rounds', 0),
+    ],
+    'idle-memory': [
+        ('rss_before_mib', 'RSS0 MiB', 1),
+        ('rss_loaded_mib', 'RSS MiB', 1),
+        ('kib_per_connection', 'KiB/conn', 2),
+        ('open_seconds', 'open s', 1),
+    ],
+    'handshakes': [
+        ('handshakes_per_s', 'hs/s', 0),
+        ('handshakes_per_cpu_s', 'hs/CPU-s', 0),
+        ('p50_ms', 'p50 ms', 2),
+        ('p99_ms', 'p99 ms', 2),
+        ('failures', 'fail', 0),
+    ],
+}
+
+
+def print_table(scenario: Scenario, case: dict, runs: dict) -> None:
+    columns = TABLE_COLUMNS[scenario.name]
+    cpu_cols = scenario.name != 'idle-memory'
+    header = ['target', *(title for _, title, _ in columns)]
+    if cpu_cols:
+        header += ['srv CPU%', 'load CPU%', 'other CPU%']
+    header += ['x bare', 'x ref']
+    rows = []
+    for name, run in runs.items():
+        if run.get('status') != 'ok':
+            rows.append([name, f'{run.get("status")}: {run.get("reason", "")[:70]}'])
+            continue
+        s = run['summary']
+        row = [name, *(_fmt(s.get(key), digits) for key, _, digits in columns)]
+        if cpu_cols:
+            row += [
+                _fmt(s.get('server_cpu_percent'), 0),
+                _fmt(s.get('loadgen_cpu_percent'), 0),
+                _fmt(s.get('background_cpu_percent'), 0),
+            ]
+        bare = run.get('vs_bare')
+        ref = run.get('vs_reference')
+        row += [
+            f'{bare:.2f} ({run["vs_bare_target"]})' if bare else '-',
+            f'{ref:.2f}' if ref else '-',
+        ]
+        rows.append(row)
+    widths = [
+        max(len(str(r[i])) for r in [header, *rows] if len(r) == len(header))
+        for i in range(len(header))
+    ]
+    better = 'higher' if scenario.higher_is_better else 'lower'
+    print(
+        f'\n{scenario.name} ({case_label(case)}); ratios of {scenario.metric}, {better} is better'
+    )
+    print('  '.join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    for row in rows:
+        if len(row) == 2:
+            print(f'{row[0].ljust(widths[0])}  {row[1]}')
+        else:
+            print('  '.join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)))
+    busy = [
+        name
+        for name, run in runs.items()
+        if run.get('status') == 'ok'
+        and (run['summary'].get('background_cpu_percent') or 0) > DISTURBED_PERCENT
+    ]
+    if busy:
+        print(
+            f'warning: other work used over {DISTURBED_PERCENT}% of a core during: '
+            f'{", ".join(busy)}; their figures are skewed'
+        )
+    print()
+
+
+def save_report(report: dict, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f'{report["name"]}.json'
+    path.write_text(json.dumps(report, indent=2, default=str) + '\n')
+    png = path.with_suffix('.png')
+    done = subprocess.run(
+        [str(_venv_python(LOAD_VENV)), str(PLOT), str(path), str(png)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        print(f'plot failed: {done.stderr.strip().splitlines()[-1:]}')
+    else:
+        print(f'saved {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}')
+        print(f'saved {png.relative_to(Path.cwd()) if png.is_relative_to(Path.cwd()) else png}')
+    return path
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        '--repeat', type=int, default=1, help='runs per target (median reported, default 1)'
+    )
+    parser.add_argument('--targets', help=f'comma-separated, from: {", ".join(TARGETS)}')
+    parser.add_argument(
+        '--ours-src', help='put this directory first on PYTHONPATH for the ours targets'
+    )
+    parser.add_argument('--out-dir', type=Path, default=RESULTS_DIR)
+    parser.add_argument('--keep-logs', action='store_true', help='keep server scratch dirs')
+    parser.add_argument(
+        '--retry-disturbed',
+        type=int,
+        default=2,
+        help='re-run a run disturbed by other work on the machine up to N times (default 2)',
+    )
+    parser.add_argument(
+        '--max-wait-idle',
+        type=float,
+        default=60.0,
+        help='before each run wait up to this many seconds for a quiet machine',
+    )
+
+
+def _timed(parser: argparse.ArgumentParser, duration: float = 10.0) -> None:
+    parser.add_argument('--duration', type=float, default=duration, help='measured seconds')
+    parser.add_argument('--warmup', type=float, default=3.0, help='seconds before measuring')
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest='command', required=True)
+
+    sub.add_parser('setup', help='create .venv-reference and .venv-load (idempotent)')
+
+    p = sub.add_parser('echo', help='closed-loop echo: msgs/s and latency')
+    _common(p)
+    _timed(p)
+    p.add_argument('--connections', type=int, default=50)
+    p.add_argument('--size', type=int, default=32)
+
+    p = sub.add_parser('relay', help='closed-loop send to another connection by id')
+    _common(p)
+    _timed(p)
+    p.add_argument('--pairs', type=int, default=25, help='sender/receiver pairs')
+    p.add_argument('--size', type=int, default=32)
+
+    p = sub.add_parser('broadcast', help='one message to N receivers: time until all got it')
+    _common(p)
+    p.add_argument(
+        '--receivers',
+        type=lambda s: [int(x) for x in s.split(',')],
+        default=[1000, 10000],
+        help='comma-separated receiver counts (default 1000,10000)',
+    )
+    p.add_argument('--rounds', type=int, default=20)
+    p.add_argument('--warmup-rounds', type=int, default=2)
+    p.add_argument('--round-timeout', type=float, default=60.0)
+    p.add_argument(
+        '--budget',
+        type=float,
+        default=60.0,
+        help='seconds of measured rounds per target; slow targets stop early (min 3 rounds)',
+    )
+    p.add_argument('--size', type=int, default=32)
+
+    p = sub.add_parser('idle-memory', help='server RSS per idle connection')
+    _common(p)
+    p.add_argument('--connections', type=int, default=10000)
+    p.add_argument('--settle', type=float, default=3.0)
+
+    p = sub.add_parser('handshakes', help='connect + accept + close per second')
+    _common(p)
+    _timed(p)
+    p.add_argument('--concurrency', type=int, default=20)
+    p.add_argument(
+        '--auth',
+        choices=['none', 'jwt'],
+        default='none',
+        help='jwt: panther apps require a JWT (?authorization=...); saves handshakes-jwt.*',
+    )
+
+    p = sub.add_parser('all', help='every scenario with its defaults')
+    _common(p)
+    p.add_argument('--duration', type=float, default=10.0)
+    return parser
+
+
+def _defaults_for(scenario: str, base: argparse.Namespace) -> argparse.Namespace:
+    parser = build_parser()
+    args = [scenario]
+    if base.targets:
+        args += ['--targets', base.targets]
+    if base.ours_src:
+        args += ['--ours-src', base.ours_src]
+    if scenario in ('echo', 'relay', 'handshakes'):
+        args += ['--duration', str(base.duration)]
+    opts = parser.parse_args(args)
+    opts.out_dir = base.out_dir
+    opts.keep_logs = base.keep_logs
+    opts.repeat = base.repeat
+    opts.max_wait_idle = base.max_wait_idle
+    opts.retry_disturbed = base.retry_disturbed
+    return opts
+
+
+def main(argv: list[str] | None = None) -> None:
+    opts = build_parser().parse_args(argv)
+    raise_fd_limit()
+    if opts.command == 'setup':
+        ensure_environments()
+        print('environments ready')
+        return
+    if opts.command != 'all':
+        save_report(run_scenario(opts.command, opts), opts.out_dir)
+        return
+    for name in SCENARIOS:
+        save_report(run_scenario(name, _defaults_for(name, opts)), opts.out_dir)
+    jwt_opts = _defaults_for('handshakes', opts)
+    jwt_opts.auth = 'jwt'
+    save_report(run_scenario('handshakes', jwt_opts), opts.out_dir)
+
+
+if __name__ == '__main__':
+    main()

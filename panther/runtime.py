@@ -49,6 +49,13 @@ def encode_payload(data: Any) -> str | bytes:
     return dumps_text(data)
 
 
+def frame(payload: str | bytes) -> dict[str, Any]:
+    """The ASGI message that sends ``payload`` (servers only read it, so it may be shared)."""
+    if type(payload) is str:
+        return {'type': 'websocket.send', 'text': payload}
+    return {'type': 'websocket.send', 'bytes': payload}
+
+
 class Runtime:
     def __init__(self, limits: Limits, settings: Any) -> None:
         self.limits = limits
@@ -200,12 +207,13 @@ class Runtime:
         if not members:
             return
         connections = self.registry.connections
+        message = frame(payload)  # one ASGI message shared by every member
         for connection_id in tuple(members):
             if connection_id in exclude:
                 continue
             connection = connections.get(connection_id)
             if connection is not None:
-                connection._push(payload)
+                connection._push_frame(message)
 
     def _bus(self) -> Bus:
         if self.bus is None:

@@ -29,7 +29,8 @@ from panther import status
 from panther.base_request import BaseRequest
 from panther.closing import arm_close_watchdog
 from panther.connection_ids import new_connection_id
-from panther.runtime import encode_payload
+from panther.coroutines import finish_coroutine
+from panther.runtime import encode_payload, frame
 from panther.types import Message, Send
 from panther.websocket_state import WebsocketState, check
 
@@ -166,7 +167,7 @@ class GenericWebsocket(BaseRequest):
         elif kind is bytes:
             message = {'type': 'websocket.send', 'bytes': data}
         else:
-            message = _frame(encode_payload(data))
+            message = frame(encode_payload(data))
         if self._writing or self._outbox:
             self._enqueue(message)
             return
@@ -230,14 +231,22 @@ class GenericWebsocket(BaseRequest):
 
     def _push(self, payload: str | bytes) -> None:
         """A send from outside this connection's task: queue it, never wait."""
+        self._push_frame(frame(payload))
+
+    def _push_frame(self, message: Message) -> None:
+        """``_push`` of a ready ASGI message; a group send shares one among all its members."""
         if self._state is not _CONNECTED:
             logger.debug('send to %s dropped: connection is %s', self.connection_id, self._state.value)
             return
-        self._enqueue(_frame(payload))
+        self._enqueue(message)
 
     def _enqueue(self, message: Message, force: bool = False) -> None:
         outbox = self._outbox
+        if not outbox and not self._writing and self._writer is None:
+            self._write_now(message)
+            return
         if outbox is None:
+            # Only connections that ever had to queue pay for a deque.
             outbox = self._outbox = deque()
         if not force and len(outbox) >= self._limits.send_queue_size:
             self._overflow()
@@ -245,6 +254,52 @@ class GenericWebsocket(BaseRequest):
         outbox.append(message)
         if not self._writing and self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._flush())
+
+    def _write_now(self, message: Message) -> None:
+        """Write from a caller that must not wait, without a task when the server need not wait either.
+
+        A server's send usually completes without suspending (the socket buffer has
+        room), so stepping its coroutine once here finishes the write; a broadcast to
+        10,000 members then costs no task at all. Only a send that has to wait for
+        the client is handed to a writer task, which then drains the outbox as usual.
+        """
+        coroutine = self._asgi_send(message)
+        self._writing = True
+        try:
+            waiting_on = coroutine.send(None)
+        except StopIteration:
+            self._writing = False
+            return
+        except OSError as exc:
+            self._writing = False
+            logger.debug('writing to %s failed, the peer has gone: %r', self.connection_id, exc)
+            self._peer_gone()
+            return
+        except Exception:
+            self._writing = False
+            logger.exception('writing to %s failed', self.connection_id)
+            self._peer_gone()
+            return
+        self._writer = asyncio.get_running_loop().create_task(self._finish_write(coroutine, waiting_on))
+
+    async def _finish_write(self, coroutine: Any, waiting_on: Any) -> None:
+        try:
+            await finish_coroutine(coroutine, waiting_on)
+        except OSError as exc:
+            logger.debug('writing to %s failed, the peer has gone: %r', self.connection_id, exc)
+            self._peer_gone()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception('writing to %s failed', self.connection_id)
+            self._peer_gone()
+        else:
+            if self._writer is asyncio.current_task():
+                await self._flush()
+                return
+        if self._writer is asyncio.current_task():
+            self._writing = False
+            self._writer = None
 
     async def _flush(self) -> None:
         self._writing = True
@@ -306,12 +361,6 @@ class GenericWebsocket(BaseRequest):
         if self._state is not _CLOSED:
             self._state = _CLOSED
             self._closed_by_app = False
-
-
-def _frame(payload: str | bytes) -> Message:
-    if type(payload) is str:
-        return {'type': 'websocket.send', 'text': payload}
-    return {'type': 'websocket.send', 'bytes': payload}
 
 
 #: The same class under the name the reference documentation also uses.

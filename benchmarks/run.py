@@ -46,8 +46,9 @@ HOST = '127.0.0.1'
 # undisturbed repeats exist, left out of the median.
 DISTURBED_PERCENT = 20
 
-# python-jose: panther 5.5.0's JWT backend (its `full` extra), for `handshakes --auth jwt`
-REFERENCE_REQUIREMENTS = ['panther==5.5.0', 'uvicorn[standard]', 'python-jose']
+# python-jose: panther 5.5.0's JWT backend (its `full` extra), for `handshakes --auth jwt`;
+# redis: what 5.5.0 needs for REDIS (relay-redis)
+REFERENCE_REQUIREMENTS = ['panther==5.5.0', 'uvicorn[standard]', 'python-jose', 'redis']
 LOAD_REQUIREMENTS = ['picows', 'uvloop', 'matplotlib']
 
 UVICORN_OPTIONS = [

@@ -258,6 +258,66 @@ async def scenario_relay(args) -> dict:
     return {'pairs': args.pairs, 'size': args.size, **result}
 
 
+async def open_across_workers(args) -> tuple[list[Conn], list[Conn], list[str], dict]:
+    """Pairs whose sender and receiver live on different server workers.
+
+    Each connection's first frame is ``<worker pid> <connection id>``.  The
+    kernel decides which worker accepts a connection, so connections are opened
+    in batches until two workers hold ``pairs`` each (at most ``max_connections``).
+    Half the pairs send from the first worker to the second, half the other way;
+    connections not needed are closed before the measurement.
+    """
+    by_worker: dict[str, list[tuple[Conn, str]]] = {}
+    opened: list[Conn] = []
+
+    def busiest() -> list[str]:
+        return sorted(by_worker, key=lambda w: len(by_worker[w]), reverse=True)[:2]
+
+    while True:
+        batch = await open_many(args.url, args.pairs, args.concurrency)
+        opened += batch
+        for conn, raw in zip(batch, await first_messages(batch), strict=True):
+            worker, _, connection_id = raw.decode().partition(' ')
+            if not connection_id:
+                raise RuntimeError(f'first frame {raw[:60]!r} is not "<worker> <connection id>"')
+            by_worker.setdefault(worker, []).append((conn, connection_id))
+        top = busiest()
+        if len(top) == 2 and all(len(by_worker[w]) >= args.pairs for w in top):
+            break
+        if len(opened) >= args.max_connections:
+            counts = {w: len(c) for w, c in by_worker.items()}
+            raise RuntimeError(
+                f'{len(opened)} connections opened, per worker {counts}: '
+                f'not {args.pairs} on each of two workers'
+            )
+    first, second = (by_worker[w] for w in busiest())
+    senders, receivers, ids, used = [], [], [], set()
+    for i in range(args.pairs):
+        (sender, _), (receiver, receiver_id) = (
+            (first[i], second[i]) if i % 2 == 0 else (second[i], first[i])
+        )
+        senders.append(sender)
+        receivers.append(receiver)
+        ids.append(receiver_id)
+        used.update((id(sender), id(receiver)))
+    await close_all([c for c in opened if id(c) not in used])
+    layout = {
+        'connections_opened': len(opened),
+        'per_worker_opened': {w: len(c) for w, c in by_worker.items()},
+        'pair_workers': busiest(),
+    }
+    return senders, receivers, ids, layout
+
+
+async def scenario_relay_workers(args) -> dict:
+    senders, receivers, ids, layout = await open_across_workers(args)
+    body = 'x' * args.size
+    payloads = [json.dumps({'to': to, 'data': body}).encode() for to in ids]
+    result = await closed_loop(senders, receivers, payloads, args.warmup, args.duration)
+    await close_all([*senders, *receivers])
+    return {'pairs': args.pairs, 'size': args.size, 'cross_worker': True, **layout, **result}
+
+
 async def scenario_broadcast(args) -> dict:
     listen_url = args.url.rstrip('/') + '/ws/listen'
     shout_url = args.url.rstrip('/') + '/ws/shout'
@@ -405,6 +465,7 @@ async def scenario_handshakes(args) -> dict:
 SCENARIOS = {
     'echo': scenario_echo,
     'relay': scenario_relay,
+    'relay-workers': scenario_relay_workers,
     'broadcast': scenario_broadcast,
     'idle': scenario_idle,
     'handshakes': scenario_handshakes,
@@ -417,6 +478,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('url', help='ws:// URL (for broadcast: the server root)')
     parser.add_argument('--connections', type=int, default=50)
     parser.add_argument('--pairs', type=int, default=25)
+    parser.add_argument(
+        '--max-connections', type=int, default=500, help='relay-workers: give up after this many'
+    )
     parser.add_argument('--receivers', type=int, default=1000)
     parser.add_argument('--size', type=int, default=32, help='message size in bytes')
     parser.add_argument('--warmup', type=float, default=2.0)

@@ -25,6 +25,14 @@ PANELS = {
         ('msgs_per_s', 'messages / s (higher is better)'),
         ('latency', 'sender-to-receiver latency ms'),
     ],
+    'relay-redis': [
+        ('msgs_per_s', 'messages / s, 2 workers + Redis (higher is better)'),
+        ('latency', 'sender-to-receiver latency ms'),
+    ],
+    'relay-shared': [
+        ('msgs_per_s', 'messages / s, 2 workers, shared-local (higher is better)'),
+        ('latency', 'sender-to-receiver latency ms'),
+    ],
     'handshakes': [
         ('handshakes_per_s', 'handshakes / s (higher is better)'),
         ('latency', 'handshake latency ms'),

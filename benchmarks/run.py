@@ -55,10 +55,13 @@ UVICORN_OPTIONS = [
     '--loop', 'uvloop',
     '--http', 'httptools',
     '--ws', 'websockets',
-    '--workers', '1',
     '--log-level', 'warning',
     '--no-access-log',
 ]  # fmt: skip
+# plus `--workers N`: 1, except the scenarios that relay between workers (2)
+
+# `panther run` without an installed console script: the same click entry point
+PANTHER_CLI = 'import sys; from panther.cli import main; sys.argv[0] = "panther"; main()'
 
 REPORTED_PACKAGES = ['panther', 'uvicorn', 'websockets', 'uvloop', 'httptools', 'orjson']
 
@@ -277,13 +280,82 @@ class ServerError(RuntimeError):
     pass
 
 
-class Server:
-    """A uvicorn subprocess pinned to SERVER_CPU, in its own process group."""
+class RedisServer:
+    """A throw-away redis-server pinned to SERVER_CPU: loopback, free port, no persistence."""
 
-    def __init__(self, target: Target, app_module: str, keep_logs: bool = False):
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix='panther-bench-redis-'))
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> RedisServer:
+        binary = shutil.which('redis-server')
+        if binary is None:
+            raise ServerError('redis-server not found (apt-get install redis-server)')
+        command = [
+            'taskset', '-c', SERVER_CPU, binary,
+            '--bind', HOST, '--port', str(self.port),
+            '--save', '', '--appendonly', 'no',
+            '--dir', str(self.workdir), '--loglevel', 'warning',
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(
+            command,
+            cwd=self.workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError(f'redis-server exited with {self.proc.returncode}')
+            with contextlib.suppress(OSError):
+                with socket.create_connection((HOST, self.port), timeout=0.5) as sock:
+                    sock.sendall(b'PING\r\n')
+                    if sock.recv(64).startswith(b'+PONG'):
+                        return self
+            time.sleep(0.1)
+        self.__exit__()
+        raise ServerError('redis-server did not answer PING within 20s')
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class Server:
+    """A uvicorn subprocess pinned to SERVER_CPU, in its own process group.
+
+    ``launcher='panther'`` serves through ``panther run`` (our CLI, which wraps
+    uvicorn's and, with ``--workers N``, gives the workers the shared-local bus);
+    ``extra_pids`` (a Redis server) count as the server's CPU.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        app_module: str,
+        keep_logs: bool = False,
+        *,
+        workers: int = 1,
+        launcher: str = 'uvicorn',
+        env: dict[str, str] | None = None,
+        extra_pids: tuple[int, ...] = (),
+    ):
         self.target = target
         self.app_module = app_module
         self.keep_logs = keep_logs
+        self.workers = workers
+        self.launcher = launcher
+        self.extra_env = env or {}
+        self.extra_pids = extra_pids
         self.port = free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix=f'panther-bench-{target.name}-'))
         self.log_path = self.workdir / 'server.log'
@@ -295,14 +367,17 @@ class Server:
 
     def command(self) -> list[str]:
         app = 'quiet:app' if self.target.quiet else f'{self.app_module}:app'
-        return [
-            'taskset', '-c', SERVER_CPU,
-            self.target.python(), '-m', 'uvicorn',
+        options = [
             '--app-dir', str(APPS_DIR),
             '--host', HOST, '--port', str(self.port),
             *UVICORN_OPTIONS,
-            app,
+            '--workers', str(self.workers),
         ]  # fmt: skip
+        if self.launcher == 'panther':
+            runner = ['-c', PANTHER_CLI, 'run', app, *options]
+        else:
+            runner = ['-m', 'uvicorn', *options, app]
+        return ['taskset', '-c', SERVER_CPU, self.target.python(), *runner]
 
     def __enter__(self) -> Server:
         log = self.log_path.open('wb')
@@ -311,7 +386,7 @@ class Server:
         self.proc = subprocess.Popen(
             self.command(),
             cwd=self.workdir,
-            env=self.target.env(self.app_module),
+            env={**self.target.env(self.app_module), **self.extra_env},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -337,10 +412,20 @@ class Server:
                 raise ServerError(f'server exited with {self.proc.returncode}: {self.log_tail()}')
             try:
                 with socket.create_connection((HOST, self.port), timeout=0.5):
-                    time.sleep(0.3)
-                    return
+                    pass
             except OSError:
                 time.sleep(0.1)
+                continue
+            if self.workers == 1:
+                time.sleep(0.3)
+                return
+            # With several workers the supervisor's socket accepts (into the backlog)
+            # before any worker runs: wait for every worker process, then for their
+            # start-up, or the first worker up would take every early connection.
+            if len(_proc_tree(self.proc.pid)) > self.workers:
+                time.sleep(3.0)
+                return
+            time.sleep(0.1)
         raise ServerError(f'server not ready after {timeout}s: {self.log_tail()}')
 
     def log_tail(self, lines: int = 6) -> str:
@@ -369,6 +454,9 @@ class Server:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid) + sum(cpu_seconds(pid) for pid in self.extra_pids)
 
 
 def run_loadgen(server: Server, args: list[str], timeout: float) -> dict:
@@ -403,7 +491,7 @@ def run_loadgen(server: Server, args: list[str], timeout: float) -> dict:
                 continue
             event = message.pop('event', None)
             if event in ('start', 'end'):
-                marks[f'{event}_cpu'] = cpu_seconds(server.pid)
+                marks[f'{event}_cpu'] = server.cpu_seconds()
                 marks[f'{event}_load_cpu'] = cpu_seconds(proc.pid)
                 marks[f'{event}_system'] = system_busy_seconds()
                 marks[f'{event}_wall'] = time.perf_counter()
@@ -522,6 +610,14 @@ def git_describe(directory: Path) -> str | None:
         return None
 
 
+def _redis_version() -> str | None:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        return subprocess.run(
+            ['redis-server', '--version'], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    return None
+
+
 def machine_info(targets: list[Target]) -> dict:
     cpuinfo = Path('/proc/cpuinfo').read_text()
     model = next(
@@ -549,7 +645,8 @@ def machine_info(targets: list[Target]) -> dict:
         'runner_python': platform.python_version(),
         'server_cpu': SERVER_CPU,
         'load_cpu': LOAD_CPU,
-        'uvicorn_options': UVICORN_OPTIONS,
+        'uvicorn_options': [*UVICORN_OPTIONS, '--workers', '1 (2 for relay-redis/-shared)'],
+        'redis_server': _redis_version(),
         'fd_limit': resource.getrlimit(resource.RLIMIT_NOFILE)[0],
         'interpreters': interpreters,
         'load_generator': load,
@@ -568,6 +665,9 @@ class Scenario:
     higher_is_better: bool
     unit: str
     cases: list[dict] = field(default_factory=lambda: [{}])
+    workers: int = 1
+    redis: bool = False  # a fresh redis-server per run; the app sees BENCH_REDIS_PORT
+    launcher: str = 'uvicorn'  # or 'panther' (`panther run`)
 
     def app_for(self, target: Target) -> str | None:
         return self.apps.get(target.family)
@@ -652,6 +752,24 @@ SCENARIOS = {
     ),
     'idle-memory': Scenario('idle-memory', ECHO_APPS, 'kib_per_connection', False, 'KiB/conn'),
     'handshakes': Scenario('handshakes', ECHO_APPS, 'handshakes_per_s', True, 'handshakes/s'),
+    'relay-redis': Scenario(
+        'relay-redis',
+        {'panther': 'panther_relay_workers'},
+        'msgs_per_s',
+        True,
+        'msgs/s',
+        workers=2,
+        redis=True,
+    ),
+    'relay-shared': Scenario(
+        'relay-shared',
+        {'panther': 'panther_relay_workers'},
+        'msgs_per_s',
+        True,
+        'msgs/s',
+        workers=2,
+        launcher='panther',
+    ),
 }
 
 SUMMARIES = {
@@ -660,6 +778,8 @@ SUMMARIES = {
     'broadcast': _summary_broadcast,
     'idle-memory': _summary_memory,
     'handshakes': _summary_handshakes,
+    'relay-redis': _summary_throughput,
+    'relay-shared': _summary_throughput,
 }
 
 DEFAULT_TARGETS = {
@@ -668,6 +788,10 @@ DEFAULT_TARGETS = {
     'broadcast': 'bare,bare-ref,ours,ours-groups,reference,reference-quiet',
     'idle-memory': 'bare,bare-ref,ours,reference',
     'handshakes': 'bare,bare-ref,ours,reference,reference-quiet',
+    # no bare target: a bare app has no way to reach another worker
+    'relay-redis': 'ours,reference,reference-quiet',
+    # `panther run` is ours; 5.5.0 has no shared-local bus for uvicorn's workers
+    'relay-shared': 'ours',
 }
 
 
@@ -681,6 +805,12 @@ def loadgen_args(scenario: str, opts: argparse.Namespace, url: str, case: dict) 
     if scenario == 'relay':
         return [
             'relay', f'{url}/ws/relay',
+            '--pairs', str(opts.pairs), '--size', str(opts.size),
+            '--warmup', str(opts.warmup), '--duration', str(opts.duration),
+        ]  # fmt: skip
+    if scenario in ('relay-redis', 'relay-shared'):
+        return [
+            'relay-workers', f'{url}/ws/relay',
             '--pairs', str(opts.pairs), '--size', str(opts.size),
             '--warmup', str(opts.warmup), '--duration', str(opts.duration),
         ]  # fmt: skip
@@ -778,7 +908,19 @@ def run_once(scenario: Scenario, case: dict, target: Target, app_module: str, op
     note = f' (machine {idle_before:.0f}% busy beforehand)' if idle_before > 15 else ''
     print(f'{label}: running {app_module} ...{note}', flush=True)
     try:
-        with Server(target, app_module, keep_logs=opts.keep_logs) as server:
+        with contextlib.ExitStack() as stack:
+            redis = stack.enter_context(RedisServer()) if scenario.redis else None
+            server = stack.enter_context(
+                Server(
+                    target,
+                    app_module,
+                    keep_logs=opts.keep_logs,
+                    workers=scenario.workers,
+                    launcher=scenario.launcher,
+                    env={'BENCH_REDIS_PORT': str(redis.port)} if redis else None,
+                    extra_pids=(redis.proc.pid,) if redis else (),
+                )
+            )
             if case.get('auth') == 'jwt' and target.family != 'bare':
                 case = {**case, 'query': f'?authorization={fetch_token(server)}'}
             args = loadgen_args(scenario.name, opts, server.url, case)
@@ -941,6 +1083,9 @@ TABLE_COLUMNS = {
 }
 
 
+TABLE_COLUMNS['relay-redis'] = TABLE_COLUMNS['relay-shared'] = TABLE_COLUMNS['relay']
+
+
 def print_table(scenario: Scenario, case: dict, runs: dict) -> None:
     columns = TABLE_COLUMNS[scenario.name]
     cpu_cols = scenario.name != 'idle-memory'
@@ -1065,6 +1210,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--pairs', type=int, default=25, help='sender/receiver pairs')
     p.add_argument('--size', type=int, default=32)
 
+    for name, where in (
+        ('relay-redis', '2 uvicorn workers + a redis-server'),
+        ('relay-shared', '`panther run --workers 2` (shared-local bus)'),
+    ):
+        p = sub.add_parser(name, help=f'relay between connections on different workers: {where}')
+        _common(p)
+        _timed(p)
+        p.add_argument('--pairs', type=int, default=25, help='sender/receiver pairs')
+        p.add_argument('--size', type=int, default=32)
+
     p = sub.add_parser('broadcast', help='one message to N receivers: time until all got it')
     _common(p)
     p.add_argument(
@@ -1113,7 +1268,7 @@ def _defaults_for(scenario: str, base: argparse.Namespace) -> argparse.Namespace
         args += ['--targets', base.targets]
     if base.ours_src:
         args += ['--ours-src', base.ours_src]
-    if scenario in ('echo', 'relay', 'handshakes'):
+    if scenario in ('echo', 'relay', 'relay-redis', 'relay-shared', 'handshakes'):
         args += ['--duration', str(base.duration)]
     opts = parser.parse_args(args)
     opts.out_dir = base.out_dir

@@ -15,6 +15,7 @@ import matplotlib
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 
 PANELS = {
     'echo': [
@@ -120,10 +121,46 @@ def draw(report: dict, out: Path) -> None:
     fig.savefig(out, dpi=110)
 
 
+def draw_targets(report: dict, out: Path) -> None:
+    """``targets.json``: each issue target as a bar, 1.0 = just met, longer = better."""
+    rows = [r for r in report['targets'] if r['value']]
+    score = [
+        r['value'] / r['required'] if r['higher_is_better'] else r['required'] / r['value']
+        for r in rows
+    ]
+    fig, ax = plt.subplots(figsize=(11, 0.7 * len(rows) + 1.6))
+    colors = ['#55a868' if r['met'] else '#c44e52' for r in rows]
+    names = [r['target'] for r in rows]
+    bars = ax.barh(names, score, color=colors)
+    labels = []
+    for r in rows:
+        label = f'{r["value"]:,.2f}{r["unit"]}'
+        if r.get('bare_ms') is not None:
+            label += f'  (bare {r["bare_ms"]:,.1f} ms)'
+        labels.append(label)
+    ax.bar_label(bars, labels=labels, fontsize=8, padding=3)
+    ax.axvline(1.0, color='black', linewidth=1)
+    ax.set_xscale('log')
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter('%g'))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xticks([0.1, 0.2, 0.5, 1, 2])
+    ax.invert_yaxis()
+    ax.set_xlabel('measured / required (>= 1: met; log scale)')
+    dates = sorted({d[:10] for d in report.get('dates', {}).values() if d})
+    when = f'{dates[0]} .. {dates[-1]}' if len(dates) > 1 else (dates[0] if dates else '')
+    ax.set_title(f'panther vs the benchmark issue targets (green: met, red: missed) | {when}', fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
 def main() -> None:
     source = Path(sys.argv[1])
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else source.with_suffix('.png')
-    draw(json.loads(source.read_text()), out)
+    report = json.loads(source.read_text())
+    if 'targets' in report:
+        draw_targets(report, out)
+    else:
+        draw(report, out)
 
 
 if __name__ == '__main__':

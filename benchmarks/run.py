@@ -1160,6 +1160,143 @@ def save_report(report: dict, out_dir: Path) -> Path:
     return path
 
 
+# --------------------------------------------------------------------------- issue targets
+
+
+def _load_report(out_dir: Path, name: str) -> dict | None:
+    path = out_dir / f'{name}.json'
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _figure(report: dict | None, target: str, key: str, **case) -> float | None:
+    """``key`` of ``target``'s summary in the case of ``report`` matching ``case``."""
+    for entry in (report or {}).get('cases', []):
+        if all(entry['case'].get(k) == v for k, v in case.items()):
+            run = entry['runs'].get(target, {})
+            if run.get('status') == 'ok':
+                return run['summary'].get(key)
+    return None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def evaluate_targets(out_dir: Path) -> dict:
+    """The benchmark issue's targets, each as measured / required, from the saved results.
+
+    Ratios use figures of the same scenario run (one invocation), except "relay
+    vs our echo", which combines two scenarios of the same ``all`` run.
+    """
+    echo = _load_report(out_dir, 'echo')
+    relay = _load_report(out_dir, 'relay')
+    relay_redis = _load_report(out_dir, 'relay-redis')
+    broadcast = _load_report(out_dir, 'broadcast')
+    memory = _load_report(out_dir, 'idle-memory')
+    rows = [
+        {
+            'target': 'echo >= 0.95x bare ASGI (msgs/s)',
+            'value': _ratio(_figure(echo, 'ours', 'msgs_per_s'), _figure(echo, 'bare', 'msgs_per_s')),
+            'required': 0.95,
+            'higher_is_better': True,
+            'unit': 'x',
+        },
+        {
+            'target': 'relay, 1 worker >= 0.8x our echo (msgs/s)',
+            'value': _ratio(_figure(relay, 'ours', 'msgs_per_s'), _figure(echo, 'ours', 'msgs_per_s')),
+            'required': 0.8,
+            'higher_is_better': True,
+            'unit': 'x',
+        },
+        {
+            'target': 'relay via Redis (2 workers) >= 4x the reference (msgs/s)',
+            'value': _ratio(
+                _figure(relay_redis, 'ours', 'msgs_per_s'),
+                _figure(relay_redis, 'reference', 'msgs_per_s'),
+            ),
+            'required': 4.0,
+            'higher_is_better': True,
+            'unit': 'x',
+        },
+    ]
+    for receivers, limit in ((1000, 10.0), (10000, 100.0)):
+        groups = _figure(broadcast, 'ours-groups', 'p50_ms', receivers=receivers)
+        bare = _figure(broadcast, 'bare', 'p50_ms', receivers=receivers)
+        rows.append(
+            {
+                'target': f'broadcast via groups to {receivers:,} <= {limit:g} ms p50',
+                'value': groups,
+                'required': limit,
+                'higher_is_better': False,
+                'unit': 'ms',
+                'bare_ms': bare,
+                'vs_bare': _ratio(groups, bare),
+                'bare_meets': bare <= limit if bare is not None else None,
+            }
+        )
+    rows.append(
+        {
+            'target': 'idle memory per connection <= 1.1x bare ASGI',
+            'value': _ratio(
+                _figure(memory, 'ours', 'kib_per_connection'),
+                _figure(memory, 'bare', 'kib_per_connection'),
+            ),
+            'required': 1.1,
+            'higher_is_better': False,
+            'unit': 'x',
+        }
+    )
+    for row in rows:
+        value, required = row['value'], row['required']
+        if value is None:
+            row['met'] = None
+        else:
+            row['met'] = value >= required if row['higher_is_better'] else value <= required
+    return {
+        'dates': {
+            name: (report or {}).get('machine', {}).get('date')
+            for name, report in (
+                ('echo', echo),
+                ('relay', relay),
+                ('relay-redis', relay_redis),
+                ('broadcast', broadcast),
+                ('idle-memory', memory),
+            )
+        },
+        'targets': rows,
+    }
+
+
+def print_targets(report: dict) -> None:
+    print('\nissue targets')
+    for row in report['targets']:
+        value = row['value']
+        shown = '-' if value is None else f'{value:,.2f}{row["unit"]}'
+        verdict = {True: 'met', False: 'MISSED', None: 'not measured'}[row['met']]
+        extra = ''
+        if row.get('bare_ms') is not None:
+            extra = f'  (bare ASGI {row["bare_ms"]:,.1f} ms; groups {row["vs_bare"]:.2f}x bare)'
+        print(f'  {row["target"]}: {shown} -> {verdict}{extra}')
+    print()
+
+
+def save_targets(out_dir: Path) -> None:
+    report = evaluate_targets(out_dir)
+    print_targets(report)
+    path = out_dir / 'targets.json'
+    path.write_text(json.dumps(report, indent=2) + '\n')
+    done = subprocess.run(
+        [str(_venv_python(LOAD_VENV)), str(PLOT), str(path), str(path.with_suffix('.png'))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        print(f'plot failed: {done.stderr.strip().splitlines()[-1:]}')
+    else:
+        print(f'saved {path} and {path.with_suffix(".png").name}')
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -1255,6 +1392,9 @@ def build_parser() -> argparse.ArgumentParser:
         help='jwt: panther apps require a JWT (?authorization=...); saves handshakes-jwt.*',
     )
 
+    p = sub.add_parser('targets', help="the issue's targets from the saved results (no run)")
+    p.add_argument('--out-dir', type=Path, default=RESULTS_DIR)
+
     p = sub.add_parser('all', help='every scenario with its defaults')
     _common(p)
     p.add_argument('--duration', type=float, default=10.0)
@@ -1286,6 +1426,9 @@ def main(argv: list[str] | None = None) -> None:
         ensure_environments()
         print('environments ready')
         return
+    if opts.command == 'targets':
+        save_targets(opts.out_dir)
+        return
     if opts.command != 'all':
         save_report(run_scenario(opts.command, opts), opts.out_dir)
         return
@@ -1294,6 +1437,7 @@ def main(argv: list[str] | None = None) -> None:
     jwt_opts = _defaults_for('handshakes', opts)
     jwt_opts.auth = 'jwt'
     save_report(run_scenario('handshakes', jwt_opts), opts.out_dir)
+    save_targets(opts.out_dir)
 
 
 if __name__ == '__main__':

@@ -40,6 +40,8 @@ PANELS = {
     ],
     'idle-memory': [('kib_per_connection', 'server RSS KiB per idle connection (lower is better)')],
     'broadcast': [('latency', 'ms until every receiver got it, log scale (lower is better)')],
+    'broadcast-redis': [('latency', 'groups on 2 workers + Redis: ms until every receiver got it')],
+    'broadcast-shared': [('latency', 'groups on 2 workers, shared-local: ms until all got it')],
 }
 
 
@@ -97,7 +99,7 @@ def draw(report: dict, out: Path) -> None:
                 ax.set_axis_off()
             elif key == 'latency':
                 _latency(ax, names, summaries, full_title)
-                if scenario == 'broadcast':
+                if scenario.startswith('broadcast'):
                     ax.set_yscale('log')
             else:
                 _bars(ax, names, [s.get(key) or 0 for s in summaries], full_title)

@@ -770,6 +770,25 @@ SCENARIOS = {
         workers=2,
         launcher='panther',
     ),
+    # groups spread over 2 workers (the kernel decides which worker a receiver lands on)
+    'broadcast-redis': Scenario(
+        'broadcast-redis',
+        {'groups': 'panther_broadcast_groups'},
+        'p50_ms',
+        False,
+        'ms',
+        workers=2,
+        redis=True,
+    ),
+    'broadcast-shared': Scenario(
+        'broadcast-shared',
+        {'groups': 'panther_broadcast_groups'},
+        'p50_ms',
+        False,
+        'ms',
+        workers=2,
+        launcher='panther',
+    ),
 }
 
 SUMMARIES = {
@@ -780,6 +799,8 @@ SUMMARIES = {
     'handshakes': _summary_handshakes,
     'relay-redis': _summary_throughput,
     'relay-shared': _summary_throughput,
+    'broadcast-redis': _summary_broadcast,
+    'broadcast-shared': _summary_broadcast,
 }
 
 DEFAULT_TARGETS = {
@@ -792,6 +813,8 @@ DEFAULT_TARGETS = {
     'relay-redis': 'ours,reference,reference-quiet',
     # `panther run` is ours; 5.5.0 has no shared-local bus for uvicorn's workers
     'relay-shared': 'ours',
+    'broadcast-redis': 'ours-groups',
+    'broadcast-shared': 'ours-groups',
 }
 
 
@@ -814,7 +837,7 @@ def loadgen_args(scenario: str, opts: argparse.Namespace, url: str, case: dict) 
             '--pairs', str(opts.pairs), '--size', str(opts.size),
             '--warmup', str(opts.warmup), '--duration', str(opts.duration),
         ]  # fmt: skip
-    if scenario == 'broadcast':
+    if scenario.startswith('broadcast'):
         return [
             'broadcast', url,
             '--receivers', str(case['receivers']), '--size', str(opts.size),
@@ -836,7 +859,7 @@ def loadgen_args(scenario: str, opts: argparse.Namespace, url: str, case: dict) 
 
 
 def loadgen_timeout(scenario: str, opts: argparse.Namespace, case: dict) -> float:
-    if scenario == 'broadcast':
+    if scenario.startswith('broadcast'):
         warmup = opts.warmup_rounds * opts.round_timeout
         return 300 + warmup + opts.budget + 2 * opts.round_timeout
     if scenario == 'idle-memory':
@@ -845,7 +868,7 @@ def loadgen_timeout(scenario: str, opts: argparse.Namespace, case: dict) -> floa
 
 
 def scenario_cases(scenario: str, opts: argparse.Namespace) -> list[dict]:
-    if scenario == 'broadcast':
+    if scenario.startswith('broadcast'):
         return [{'receivers': n} for n in opts.receivers]
     if scenario == 'handshakes' and opts.auth == 'jwt':
         return [{'auth': 'jwt'}]
@@ -1084,6 +1107,7 @@ TABLE_COLUMNS = {
 
 
 TABLE_COLUMNS['relay-redis'] = TABLE_COLUMNS['relay-shared'] = TABLE_COLUMNS['relay']
+TABLE_COLUMNS['broadcast-redis'] = TABLE_COLUMNS['broadcast-shared'] = TABLE_COLUMNS['broadcast']
 
 
 def print_table(scenario: Scenario, case: dict, runs: dict) -> None:
@@ -1329,6 +1353,26 @@ def _timed(parser: argparse.ArgumentParser, duration: float = 10.0) -> None:
     parser.add_argument('--warmup', type=float, default=3.0, help='seconds before measuring')
 
 
+def _broadcast_options(p: argparse.ArgumentParser) -> None:
+    _common(p)
+    p.add_argument(
+        '--receivers',
+        type=lambda s: [int(x) for x in s.split(',')],
+        default=[1000, 10000],
+        help='comma-separated receiver counts (default 1000,10000)',
+    )
+    p.add_argument('--rounds', type=int, default=20)
+    p.add_argument('--warmup-rounds', type=int, default=2)
+    p.add_argument('--round-timeout', type=float, default=60.0)
+    p.add_argument(
+        '--budget',
+        type=float,
+        default=60.0,
+        help='seconds of measured rounds per target; slow targets stop early (min 3 rounds)',
+    )
+    p.add_argument('--size', type=int, default=32)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest='command', required=True)
@@ -1357,24 +1401,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument('--pairs', type=int, default=25, help='sender/receiver pairs')
         p.add_argument('--size', type=int, default=32)
 
-    p = sub.add_parser('broadcast', help='one message to N receivers: time until all got it')
-    _common(p)
-    p.add_argument(
-        '--receivers',
-        type=lambda s: [int(x) for x in s.split(',')],
-        default=[1000, 10000],
-        help='comma-separated receiver counts (default 1000,10000)',
-    )
-    p.add_argument('--rounds', type=int, default=20)
-    p.add_argument('--warmup-rounds', type=int, default=2)
-    p.add_argument('--round-timeout', type=float, default=60.0)
-    p.add_argument(
-        '--budget',
-        type=float,
-        default=60.0,
-        help='seconds of measured rounds per target; slow targets stop early (min 3 rounds)',
-    )
-    p.add_argument('--size', type=int, default=32)
+    for name, help_text in (
+        ('broadcast', 'one message to N receivers: time until all got it'),
+        ('broadcast-redis', 'broadcast through groups, 2 uvicorn workers + a redis-server'),
+        ('broadcast-shared', 'broadcast through groups, `panther run --workers 2`'),
+    ):
+        _broadcast_options(sub.add_parser(name, help=help_text))
 
     p = sub.add_parser('idle-memory', help='server RSS per idle connection')
     _common(p)

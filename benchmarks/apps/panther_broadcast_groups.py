@@ -5,10 +5,20 @@ Receivers connect to ``ws/listen``, join the group ``bench`` and get
 ``send_message_to_group`` call.  Importing this module fails with an
 ImportError while ``send_message_to_group`` does not exist yet: the benchmark
 runner reports that as "not available".
+
+``BENCH_REDIS_PORT`` (set by the runner for ``broadcast-redis``) configures
+``REDIS`` on 127.0.0.1, so the group spans the workers through Redis.
 """
+
+import os
 
 from panther import Panther
 from panther.websocket import GenericWebsocket, send_message_to_group
+
+_redis_port = os.environ.get('BENCH_REDIS_PORT')
+if _redis_port:
+    # the configs module is this module: an upper-case global is configuration
+    REDIS = {'host': '127.0.0.1', 'port': int(_redis_port)}
 
 group_name = 'bench'
 

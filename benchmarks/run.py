@@ -1304,7 +1304,66 @@ def print_targets(report: dict) -> None:
     print()
 
 
+def _cell(report: dict | None, target: str, keys: tuple[str, ...], **case) -> str:
+    """``keys`` of a target's summary as ``a (b)`` or ``a / b``; '-' when not measured."""
+    values = [_figure(report, target, key, **case) for key in keys]
+    if values[0] is None:
+        return '-'
+
+    def fmt(key: str, value: float | None) -> str:
+        if value is None:
+            return '-'
+        if key.endswith('_ms'):
+            return f'{value:,.1f}' if value < 100 else f'{value:,.0f}'
+        return f'{value:,.1f}' if value < 100 else f'{value:,.0f}'
+
+    shown = [fmt(k, v) for k, v in zip(keys, values, strict=True)]
+    if len(shown) == 1:
+        return shown[0]
+    if keys[0].endswith('_ms'):
+        return ' / '.join(shown)
+    return f'{shown[0]} ({shown[1]})'
+
+
+def markdown_table(out_dir: Path) -> str:
+    """The headline figures of every saved scenario as one Markdown table."""
+    rows = [
+        ('echo msgs/s (p50 ms)', 'echo', ('msgs_per_s', 'p50_ms'), {}, 'ours'),
+        ('relay, 1 worker, msgs/s (p50 ms)', 'relay', ('msgs_per_s', 'p50_ms'), {}, 'ours'),
+        ('relay, 2 workers + Redis, msgs/s (p50 ms)', 'relay-redis', ('msgs_per_s', 'p50_ms'), {}, 'ours'),
+        ('relay, 2 workers shared-local, msgs/s (p50 ms)', 'relay-shared', ('msgs_per_s', 'p50_ms'), {}, 'ours'),
+        ('broadcast 1k, loop over ids, p50 / p99 ms', 'broadcast', ('p50_ms', 'p99_ms'), {'receivers': 1000}, 'ours'),
+        ('broadcast 1k, groups, p50 / p99 ms', 'broadcast', ('p50_ms', 'p99_ms'), {'receivers': 1000}, 'ours-groups'),
+        ('broadcast 10k, loop over ids, p50 / p99 ms', 'broadcast', ('p50_ms', 'p99_ms'), {'receivers': 10000}, 'ours'),
+        ('broadcast 10k, groups, p50 / p99 ms', 'broadcast', ('p50_ms', 'p99_ms'), {'receivers': 10000}, 'ours-groups'),
+        ('idle memory KiB/connection (10k)', 'idle-memory', ('kib_per_connection',), {}, 'ours'),
+        ('handshakes/s (p50 ms)', 'handshakes', ('handshakes_per_s', 'p50_ms'), {}, 'ours'),
+        ('handshakes/s with JWT (bare: no auth)', 'handshakes-jwt', ('handshakes_per_s', 'p50_ms'), {}, 'ours'),
+    ]
+    lines = [
+        '| scenario | bare ASGI | ours | reference 5.5.0 | reference, quiet log | ours x bare | ours x reference |',
+        '| --- | --- | --- | --- | --- | --- | --- |',
+    ]
+    reports: dict[str, dict | None] = {}
+    for title, name, keys, case, ours in rows:
+        report = reports.setdefault(name, _load_report(out_dir, name))
+        if report is None:
+            continue
+        mine = _figure(report, ours, keys[0], **case)
+        ratios = []
+        for other in ('bare', 'reference'):
+            theirs = _figure(report, other, keys[0], **case)
+            ratios.append(f'{mine / theirs:.2f}' if mine is not None and theirs else '-')
+        lines.append(
+            f'| {title} | {_cell(report, "bare", keys, **case)} | {_cell(report, ours, keys, **case)} '
+            f'| {_cell(report, "reference", keys, **case)} | {_cell(report, "reference-quiet", keys, **case)} '
+            f'| {ratios[0]} | {ratios[1]} |'
+        )
+    return '\n'.join(lines)
+
+
 def save_targets(out_dir: Path) -> None:
+    print(markdown_table(out_dir))
     report = evaluate_targets(out_dir)
     print_targets(report)
     path = out_dir / 'targets.json'

@@ -913,7 +913,11 @@ def run_scenario(scenario_name: str, opts: argparse.Namespace) -> dict:
     ours_file = (
         report['machine']['interpreters'].get(TARGETS['ours'].python(), {}).get('panther_file', '')
     )
-    if ours_file.startswith('/') and 'site-packages' not in ours_file:
+    if opts.ours_src:
+        # the probe above ran without PYTHONPATH: the servers import this checkout instead
+        opts.ours_source_dir = Path(opts.ours_src).resolve()
+        report['machine']['ours_src'] = str(opts.ours_source_dir)
+    elif ours_file.startswith('/') and 'site-packages' not in ours_file:
         opts.ours_source_dir = Path(ours_file).parent
     print(f'== {scenario_name} ==  server on CPU {SERVER_CPU}, load on CPU {LOAD_CPU}')
     for case in scenario_cases(scenario_name, opts):

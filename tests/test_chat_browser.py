@@ -1,6 +1,11 @@
-"""examples/chat in headless Chromium: two people in one room see each other and each other's words."""
+"""examples/chat in headless Chromium: people sign in (JWT), join a room, and see
+each other's presence and words; the socket refuses anyone without a valid token."""
 
+import asyncio
+
+import httpx
 import pytest
+import websockets
 from playwright.sync_api import expect, sync_playwright
 
 from tests.servers import EXAMPLES, serve
@@ -10,9 +15,18 @@ CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networki
 
 
 @pytest.fixture(scope='module')
-def server():
-    with serve('main:app', EXAMPLES / 'chat') as running:
+def server(tmp_path_factory):
+    database = tmp_path_factory.mktemp('chat') / 'chat.sqlite3'
+    with serve('main:app', EXAMPLES / 'chat', env={'CHAT_DB': str(database)}) as running:
         yield running
+
+
+def sign_in_and_join(page, base: str, name: str, room: str) -> None:
+    page.goto(f'{base}/?room={room}')
+    page.fill('#name', name)
+    page.fill('#password', f'pw-of-{name}')
+    page.click('#join-button')
+    expect(page.locator('#status')).to_have_text(f'connected as {name}')
 
 
 def test_two_browsers_in_one_room(server):
@@ -21,12 +35,10 @@ def test_two_browsers_in_one_room(server):
         try:
             alice = browser.new_context().new_page()
             bob = browser.new_context().new_page()
-            alice.goto(f'{server.http}/?room=lobby&name=alice')
-            expect(alice.locator('#status')).to_have_text('connected as alice')
+            sign_in_and_join(alice, server.http, 'alice', 'lobby')
             expect(alice.locator('#people li')).to_have_text(['alice'])
 
-            bob.goto(f'{server.http}/?room=lobby&name=bob')
-            expect(bob.locator('#status')).to_have_text('connected as bob')
+            sign_in_and_join(bob, server.http, 'bob', 'lobby')
             # Presence both ways: alice hears bob join; bob learns alice was already there.
             expect(alice.locator('#people li')).to_have_text(['alice', 'bob'])
             expect(bob.locator('#people li')).to_have_text(['alice', 'bob'])
@@ -40,25 +52,35 @@ def test_two_browsers_in_one_room(server):
 
             # Another room hears nothing.
             carol = browser.new_context().new_page()
-            carol.goto(f'{server.http}/?room=attic&name=carol')
+            sign_in_and_join(carol, server.http, 'carol', 'attic')
             expect(carol.locator('#people li')).to_have_text(['carol'])
 
             bob.context.close()
             expect(alice.locator('#people li')).to_have_text(['alice'])
             expect(alice.locator('#log .event').last).to_have_text('bob left')
             expect(carol.locator('#log li')).to_have_count(0)
+
+            # A wrong password for a known name is refused on the page.
+            mallory = browser.new_context().new_page()
+            mallory.goto(server.http + '/')
+            mallory.fill('#name', 'alice')
+            mallory.fill('#password', 'guess')
+            mallory.click('#join-button')
+            expect(mallory.locator('#status')).to_contain_text('sign-in failed')
         finally:
             browser.close()
 
 
-def test_name_is_required(server):
-    import asyncio
+def test_the_socket_needs_a_valid_token(server):
+    token = httpx.post(f'{server.http}/api/signin/', json={'username': 'dave', 'password': 'pw'}).json()['access_token']
 
-    import websockets
+    async def attempts():
+        for query in ('', '?authorization=not-a-token'):
+            with pytest.raises(websockets.InvalidStatus):
+                async with websockets.connect(f'{server.ws}/ws/chat/lobby/{query}'):
+                    pass
+        async with websockets.connect(f'{server.ws}/ws/chat/lobby/?authorization={token}') as ws:
+            welcome = await ws.recv()
+            assert '"name":"dave"' in welcome
 
-    async def attempt():
-        with pytest.raises(websockets.InvalidStatus):
-            async with websockets.connect(server.ws + '/ws/chat/lobby/'):
-                pass
-
-    asyncio.run(attempt())
+    asyncio.run(attempts())

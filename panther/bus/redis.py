@@ -62,6 +62,7 @@ logger = logging.getLogger('panther')
 
 PREFIX = 'panther:bus:'
 STREAM_TTL_MS = 60_000
+TTL_REFRESH_S = 1.0  # how often a sender re-sets a target stream's TTL
 RESEND_WINDOW = 1.0  # seconds of acknowledged messages kept for a Redis restart
 _BATCH = 512
 _HEADER = WORKER_ID_LENGTH + 8  # sender worker id + sequence number before every message
@@ -131,6 +132,8 @@ class RedisBus(Bus):
         # Operations in send order: ('x', worker, data) | ('g', group, data) | ('a'|'d', group, id, last)
         self._queue: deque[tuple[Any, ...]] = deque()
         self._recent: deque[tuple[float, tuple[Any, ...]]] = deque()
+        # When this writer last set each target stream's TTL; cleared on every reconnect.
+        self._ttl_set_at: dict[str, float] = {}
         self._waiters: dict[int, asyncio.Future[None]] = {}  # op serial -> set when that op reached Redis
         self._serial = 0  # operations enqueued so far
         self._done = 0  # operations that reached Redis so far
@@ -347,6 +350,7 @@ class RedisBus(Bus):
         silently), so every reconnect is seen here and checked against Redis's run_id.
         """
         conn = self._conn
+        self._ttl_set_at.clear()  # streams recreated after a restart have no TTL yet
         await conn.connect()
         await conn.send_command('INFO', 'server')
         info = await conn.read_response()
@@ -380,8 +384,13 @@ class RedisBus(Bus):
                 add(('SREM', _members(op[1]), op[2]))
                 if op[3]:
                     add(('SREM', _workers(op[1]), own))
+        # The TTL only has to outlive a dead owner's stream, and the owner refreshes it
+        # itself: once a second per target is plenty, instead of a command per message.
+        now, set_at = time.monotonic(), self._ttl_set_at
         for target in targets:
-            add(('PEXPIRE', _stream(target), ttl))
+            if now - set_at.get(target, -TTL_REFRESH_S) >= TTL_REFRESH_S:
+                set_at[target] = now
+                add(('PEXPIRE', _stream(target), ttl))
         conn = self._conn
         await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
         for _ in commands:

@@ -56,6 +56,8 @@ class Config:
     WS_SHUTDOWN_TIMEOUT: float = 5.0
     # How long a close frame may wait behind data the peer does not read before the TCP connection is aborted.
     WS_CLOSE_TIMEOUT: float = 5.0
+    # Write ready frames straight to uvicorn's transport when that is safe (panther.direct_write).
+    WS_DIRECT_WRITE: bool = True
 
     # How many messages the Redis bus keeps while Redis is unreachable.
     BUS_BUFFER_SIZE: int = 10_000

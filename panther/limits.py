@@ -30,6 +30,11 @@ Defaults (``panther.configs.Config``) and what each limit does:
 ``WS_CLOSE_TIMEOUT`` (5 s)
     How long a close frame may wait behind data the peer does not read;
     after that the TCP connection is aborted so its buffers are freed.
+``WS_DIRECT_WRITE`` (True)
+    Under uvicorn's ``websockets`` protocols, a send that would not have to wait
+    writes its frame straight to the transport instead of going through the
+    ASGI ``send`` (``panther.direct_write`` says when that is safe). False
+    sends everything through ASGI.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class Limits:
     max_connections: int | None
     shutdown_timeout: float
     close_timeout: float
+    direct_write: bool = True
 
     @classmethod
     def from_config(cls, config: Config) -> Limits:
@@ -73,6 +79,7 @@ class Limits:
             max_connections=config.WS_MAX_CONNECTIONS,
             shutdown_timeout=config.WS_SHUTDOWN_TIMEOUT,
             close_timeout=config.WS_CLOSE_TIMEOUT,
+            direct_write=config.WS_DIRECT_WRITE,
         )
 
     @property

@@ -19,6 +19,7 @@ from panther import envelope
 from panther.bus import Bus, choose_bus
 from panther.closing import abort_transport
 from panther.connection_ids import new_worker_id, owner_of
+from panther.direct_write import wire_frame
 from panther.registry import Registry
 from panther.serialization import dumps_text
 
@@ -207,13 +208,14 @@ class Runtime:
         if not members:
             return
         connections = self.registry.connections
-        message = frame(payload)  # one ASGI message shared by every member
+        message = frame(payload)  # one ASGI message and one wire frame shared by every member
+        wire = wire_frame(payload)
         for connection_id in tuple(members):
             if connection_id in exclude:
                 continue
             connection = connections.get(connection_id)
             if connection is not None:
-                connection._push_frame(message)
+                connection._push_frame(message, wire)
 
     def _bus(self) -> Bus:
         if self.bus is None:

@@ -30,6 +30,7 @@ from panther.base_request import BaseRequest
 from panther.closing import arm_close_watchdog
 from panther.connection_ids import new_connection_id
 from panther.coroutines import finish_coroutine
+from panther.direct_write import DirectWriter, direct_writer, encode_frame, wire_frame
 from panther.runtime import encode_payload, frame
 from panther.types import Message, Send
 from panther.websocket_state import WebsocketState, check
@@ -72,6 +73,7 @@ class GenericWebsocket(BaseRequest):
         '_closed_by_app',
         '_closed_here',
         '_cookies',
+        '_direct',
         '_groups',
         '_headers',
         '_limits',
@@ -101,6 +103,7 @@ class GenericWebsocket(BaseRequest):
         self._writing = False
         self._writer: asyncio.Task[None] | None = None
         self._groups: set[str] | None = None
+        self._direct: DirectWriter | None = None
         self.connection_id: str | None = None
 
     # -- hooks users override --------------------------------------------------
@@ -144,6 +147,8 @@ class GenericWebsocket(BaseRequest):
             return
         self.connection_id = new_connection_id(runtime.worker_id)
         self._state = _CONNECTED
+        if self._limits.direct_write:
+            self._direct = direct_writer(self._asgi_send)
         runtime.registry.add(self)
 
     async def send(self, data: Any = None) -> None:
@@ -162,16 +167,17 @@ class GenericWebsocket(BaseRequest):
                 return
             check('send()', self._state, (_CONNECTED,))
         kind = type(data)
-        if kind is str:
-            message = {'type': 'websocket.send', 'text': data}
-        elif kind is bytes:
-            message = {'type': 'websocket.send', 'bytes': data}
-        else:
-            message = frame(encode_payload(data))
+        if kind is not str and kind is not bytes:
+            data = encode_payload(data)
         if self._writing or self._outbox:
-            self._enqueue(message)
+            self._enqueue(frame(data))
             return
-        # Nothing queued: write directly, so the connection's own sends cost no task.
+        # Nothing queued or in flight: the frame may go straight to the socket, else
+        # the ASGI send is awaited here, so the connection's own sends cost no task.
+        direct = self._direct
+        if direct is not None and direct(wire_frame(data)):
+            return
+        message = frame(data)
         self._writing = True
         try:
             await self._asgi_send(message)
@@ -233,11 +239,15 @@ class GenericWebsocket(BaseRequest):
         """A send from outside this connection's task: queue it, never wait."""
         self._push_frame(frame(payload))
 
-    def _push_frame(self, message: Message) -> None:
-        """``_push`` of a ready ASGI message; a group send shares one among all its members."""
+    def _push_frame(self, message: Message, wire: bytes | None = None) -> None:
+        """``_push`` of a ready ASGI message; a group send shares one (and its ``wire`` frame) among all members."""
         if self._state is not _CONNECTED:
             logger.debug('send to %s dropped: connection is %s', self.connection_id, self._state.value)
             return
+        direct = self._direct
+        if direct is not None and not self._outbox and not self._writing and self._writer is None:
+            if direct(wire if wire is not None else encode_frame(message)):
+                return
         self._enqueue(message)
 
     def _enqueue(self, message: Message, force: bool = False) -> None:

@@ -10,6 +10,7 @@ connection to free its buffers and the client sees the buffered data, then EOF.
 import asyncio
 
 import httpx
+import pytest
 import websockets
 
 from tests.limits_helpers import limits_server, peak_rss_mb
@@ -21,9 +22,9 @@ MESSAGE_SIZE = 2000
 RSS_BOUND_MB = 200
 
 
-async def _push_and_read_fast(server, n: int) -> list[int]:
+async def _push_and_read_fast(server, n: int, compression: str | None = 'deflate') -> list[int]:
     """Blast ``n`` messages to the feed group while a well-behaved client reads them all."""
-    async with websockets.connect(server.ws + '/ws/feed', max_size=None) as fast:
+    async with websockets.connect(server.ws + '/ws/feed', max_size=None, compression=compression) as fast:
         assert await fast.recv() == 'joined'
         order: list[int] = []
 
@@ -33,18 +34,24 @@ async def _push_and_read_fast(server, n: int) -> list[int]:
 
         reader = asyncio.create_task(read())
         async with httpx.AsyncClient(timeout=120) as http:
-            response = await http.post(f'{server.http}/blast', params={'n': n, 'size': MESSAGE_SIZE, 'batch': 100})
+            # Paced at most 25,000 messages/s: a producer faster than the client reads makes any client
+            # a slow one (1013 is then right), and direct writes push faster than this Python client reads.
+            params = {'n': n, 'size': MESSAGE_SIZE, 'batch': 100, 'pause': 0.004}
+            response = await http.post(f'{server.http}/blast', params=params)
         assert response.json() == {'sent': n}
         await asyncio.wait_for(reader, 60)
         return order
 
 
-def test_a_client_that_never_reads_is_closed_with_1013_while_another_receives_everything():
+# The raw slow client negotiates no extension, so its frames are direct writes (panther.direct_write)
+# until its buffers fill; the fast client gets ASGI sends (deflate) or direct writes too.
+@pytest.mark.parametrize('compression', ['deflate', None])
+def test_a_client_that_never_reads_is_closed_with_1013_while_another_receives_everything(compression):
     n = 100_000
     with limits_server({'WS_SEND_QUEUE_SIZE': 1024, 'WS_CLOSE_TIMEOUT': 60}) as server:
         slow = RawClient(server.ws + '/ws/feed', receive_buffer=4096)
         try:
-            order = asyncio.run(_push_and_read_fast(server, n))
+            order = asyncio.run(_push_and_read_fast(server, n, compression))
             assert order == list(range(n))  # all of them, in order: the slow client cost the fast one nothing
             peak = peak_rss_mb(server.process.pid)
             assert peak < RSS_BOUND_MB, f'server peak RSS {peak:.0f} MB'

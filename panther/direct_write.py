@@ -35,7 +35,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-DirectWriter = Callable[[bytes], bool]
+#: ``writer(send, frame) -> bool``: True if ``frame`` was written to the transport behind ``send``.
+DirectWriter = Callable[[Any, bytes], bool]
 
 _LEGACY = ('uvicorn.protocols.websockets.websockets_impl', 'WebSocketProtocol')
 _SANSIO = ('uvicorn.protocols.websockets.websockets_sansio_impl', 'WebSocketsSansIOProtocol')
@@ -73,83 +74,79 @@ def wire_frame(payload: str | bytes) -> bytes:
 
 
 def direct_writer(send: Any) -> DirectWriter | None:
-    """A direct writer for the connection behind an ASGI ``send``, or ``None``.
+    """The direct writer for the connection behind an ASGI ``send``, or ``None``.
 
-    Call it once the connection is accepted.
+    Call it once the connection is accepted, then ``writer(send, frame)``. The
+    writer is one shared function per protocol class, not a closure per
+    connection, so it costs an idle connection no memory.
     """
     protocol = getattr(send, '__self__', None)
-    if protocol is None:
+    if protocol is None or getattr(protocol, 'transport', None) is None:
         return None
-    kind = _kind(type(protocol))
-    if kind is _LEGACY:
-        return _legacy_writer(protocol)
-    if kind is _SANSIO:
-        return _sansio_writer(protocol)
-    return None
+    cls = type(protocol)
+    try:
+        return _writers[cls]
+    except KeyError:
+        writer = _writers[cls] = _writer_for(cls)
+        if writer is not None:
+            _open_state()
+        return writer
 
 
-def _kind(cls: type) -> tuple[str, str] | None:
+def _writer_for(cls: type) -> DirectWriter | None:
     for base in cls.__mro__:
         key = (base.__module__, base.__qualname__)
         if key == _LEGACY:
-            return _LEGACY
+            return _write_legacy
         if key == _SANSIO:
-            return _SANSIO
+            return _write_sansio
     return None
 
 
+_writers: dict[type, DirectWriter | None] = {}
+_open: Any = None
+
+
 def _open_state() -> Any:
-    # websockets is loaded by now: the protocol object that was handed to us is built on it.
-    return sys.modules['websockets.protocol'].State.OPEN
+    global _open
+    if _open is None:
+        # websockets is loaded by now: the protocol object we were handed is built on it.
+        _open = sys.modules['websockets.protocol'].State.OPEN
+    return _open
 
 
-def _legacy_writer(protocol: Any) -> DirectWriter | None:
-    transport = getattr(protocol, 'transport', None)
-    if transport is None:
-        return None
-    opened = _open_state()
-    handshake_done = protocol.handshake_completed_event
-    closed = protocol.closed_event
-
-    def write(frame: bytes) -> bool:
-        # The order follows what most often fails: a paused transport under load.
-        if (
-            protocol._paused
-            or protocol.state is not opened
-            or protocol.extensions
-            or not handshake_done.is_set()
-            or closed.is_set()
-            or protocol.initial_response is not None
-            or transport.is_closing()
-        ):
-            return False
-        transport.write(frame)
-        return True
-
-    return write
+def _write_legacy(send: Any, frame: bytes) -> bool:
+    protocol = send.__self__
+    transport = protocol.transport
+    # The order follows what most often fails: a paused transport under load.
+    if (
+        protocol._paused
+        or protocol.state is not _open
+        or protocol.extensions
+        or not protocol.handshake_completed_event.is_set()
+        or protocol.closed_event.is_set()
+        or protocol.initial_response is not None
+        or transport.is_closing()
+    ):
+        return False
+    transport.write(frame)
+    return True
 
 
-def _sansio_writer(protocol: Any) -> DirectWriter | None:
-    transport = getattr(protocol, 'transport', None)
-    if transport is None:
-        return None
-    opened = _open_state()
+def _write_sansio(send: Any, frame: bytes) -> bool:
+    protocol = send.__self__
+    transport = protocol.transport
     connection = protocol.conn
-    writable = protocol.writable
-
-    def write(frame: bytes) -> bool:
-        if (
-            not writable.is_set()
-            or connection.state is not opened
-            or connection.extensions
-            or protocol.close_sent
-            or not protocol.handshake_complete
-            or protocol.disconnected
-            or protocol.initial_response is not None
-            or transport.is_closing()
-        ):
-            return False
-        transport.write(frame)
-        return True
-
-    return write
+    if (
+        not protocol.writable.is_set()
+        or connection.state is not _open
+        or connection.extensions
+        or protocol.close_sent
+        or not protocol.handshake_complete
+        or protocol.disconnected
+        or protocol.initial_response is not None
+        or transport.is_closing()
+    ):
+        return False
+    transport.write(frame)
+    return True

@@ -175,7 +175,7 @@ class GenericWebsocket(BaseRequest):
         # Nothing queued or in flight: the frame may go straight to the socket, else
         # the ASGI send is awaited here, so the connection's own sends cost no task.
         direct = self._direct
-        if direct is not None and direct(wire_frame(data)):
+        if direct is not None and direct(self._asgi_send, wire_frame(data)):
             return
         message = frame(data)
         self._writing = True
@@ -246,7 +246,7 @@ class GenericWebsocket(BaseRequest):
             return
         direct = self._direct
         if direct is not None and not self._outbox and not self._writing and self._writer is None:
-            if direct(wire if wire is not None else encode_frame(message)):
+            if direct(self._asgi_send, wire if wire is not None else encode_frame(message)):
                 return
         self._enqueue(message)
 

@@ -124,8 +124,8 @@ def test_an_open_connection_without_extensions_is_written_directly(make):
     protocol = make()
     write = direct_writer(protocol.send)
     assert write is not None
-    assert write(b'\x81\x01a') is True
-    assert write(b'\x81\x01b') is True
+    assert write(protocol.send, b'\x81\x01a') is True
+    assert write(protocol.send, b'\x81\x01b') is True
     assert protocol.transport.written == [b'\x81\x01a', b'\x81\x01b']
 
 
@@ -138,7 +138,7 @@ def test_every_unsafe_moment_falls_back_to_asgi_and_writes_nothing(make, spoil):
     protocol = make()
     write = direct_writer(protocol.send)
     spoil(protocol)
-    assert write(b'\x81\x01a') is False
+    assert write(protocol.send, b'\x81\x01a') is False
     assert protocol.transport.written == []
 
 

@@ -46,7 +46,7 @@ class WriteModeWebsocket(GenericWebsocket):
         await self.accept()
 
     async def receive(self, data):
-        if self._direct is not None and self._direct(wire_frame('direct')):
+        if self._direct is not None and self._direct(self._asgi_send, wire_frame('direct')):
             return
         await self.send('asgi')
 

@@ -168,6 +168,12 @@ TARGETS: dict[str, Target] = {
             'bare',
             description="bare ASGI app on the reference venv's uvicorn",
         ),
+        Target(
+            'bare-direct',
+            global_python,
+            'bare-direct',
+            description='bare app writing ready frames straight to the transport, no checks (a floor)',
+        ),
         Target('ours', global_python, 'panther', description='this repository, global uvicorn'),
         Target(
             'ours-groups',
@@ -733,9 +739,10 @@ def _summary_handshakes(result: dict) -> dict:
 
 
 ECHO_APPS = {'bare': 'bare_echo', 'panther': 'panther_echo'}
+THROUGHPUT_APPS = {**ECHO_APPS, 'bare-direct': 'bare_direct'}
 
 SCENARIOS = {
-    'echo': Scenario('echo', ECHO_APPS, 'msgs_per_s', True, 'msgs/s'),
+    'echo': Scenario('echo', THROUGHPUT_APPS, 'msgs_per_s', True, 'msgs/s'),
     'relay': Scenario(
         'relay', {'bare': 'bare_hub', 'panther': 'panther_relay'}, 'msgs_per_s', True, 'msgs/s'
     ),
@@ -743,6 +750,7 @@ SCENARIOS = {
         'broadcast',
         {
             'bare': 'bare_hub',
+            'bare-direct': 'bare_direct',
             'panther': 'panther_broadcast',
             'groups': 'panther_broadcast_groups',
         },
@@ -804,9 +812,9 @@ SUMMARIES = {
 }
 
 DEFAULT_TARGETS = {
-    'echo': 'bare,bare-ref,ours,reference,reference-quiet',
+    'echo': 'bare,bare-ref,bare-direct,ours,reference,reference-quiet',
     'relay': 'bare,bare-ref,ours,reference,reference-quiet',
-    'broadcast': 'bare,bare-ref,ours,ours-groups,reference,reference-quiet',
+    'broadcast': 'bare,bare-ref,bare-direct,ours,ours-groups,reference,reference-quiet',
     'idle-memory': 'bare,bare-ref,ours,reference',
     'handshakes': 'bare,bare-ref,ours,reference,reference-quiet',
     # no bare target: a bare app has no way to reach another worker

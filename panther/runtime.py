@@ -141,13 +141,15 @@ class Runtime:
 
     async def send(self, connection_id: str, data: Any) -> None:
         payload = encode_payload(data)
+        # Ids are unique across workers: a live local connection is found without parsing the id.
+        if type(connection_id) is str:
+            connection = self.registry.connections.get(connection_id)
+            if connection is not None:
+                connection._push(payload)
+                return
         owner = owner_of(connection_id)
         if owner == self.worker_id:
-            connection = self.registry.connections.get(connection_id)
-            if connection is None:
-                logger.debug('send to %s dropped: no such live connection', connection_id)
-            else:
-                connection._push(payload)
+            logger.debug('send to %s dropped: no such live connection', connection_id)
         elif owner is None:
             logger.debug('send to %r dropped: not a panther connection id', connection_id)
         else:

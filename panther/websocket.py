@@ -237,6 +237,16 @@ class GenericWebsocket(BaseRequest):
 
     def _push(self, payload: str | bytes) -> None:
         """A send from outside this connection's task: queue it, never wait."""
+        direct = self._direct
+        if (
+            direct is not None
+            and self._state is _CONNECTED
+            and not self._outbox
+            and not self._writing
+            and self._writer is None
+            and direct(self._asgi_send, wire_frame(payload))
+        ):
+            return
         self._push_frame(frame(payload))
 
     def _push_frame(self, message: Message, wire: bytes | None = None) -> None:
@@ -391,7 +401,10 @@ async def send_message_to_websocket(connection_id: str, data: Any) -> None:
 
         await send_message_to_websocket(connection_id='7e82d57c9ec0478787b01916910a9f45', data='hi')
     """
-    await (await _started()).send(connection_id, data)
+    runtime = _runtime.current()
+    if not runtime.worker_id:
+        await runtime.start()
+    await runtime.send(connection_id, data)
 
 
 async def close_websocket_connection(

@@ -162,3 +162,20 @@ async def test_switched_off_every_send_goes_through_asgi_on_a_real_server():
             assert await ws.recv() == 'asgi'
             await ws.send('again')
             assert await ws.recv() == 'asgi'
+
+
+async def test_panther_run_without_deflate_gives_browser_like_clients_direct_writes():
+    """docs/deployment.md: clients that ask for permessage-deflate get direct writes once it is off."""
+    from websockets.asyncio.client import connect
+
+    no_deflate = ['--ws-per-message-deflate', 'false']
+    with serve('tests.apps.ws_server:app', cwd=ROOT, server='panther', args=no_deflate) as server:
+        async with connect(server.ws + '/ws/mode') as ws:  # asks for permessage-deflate, as browsers do
+            assert ws.protocol.extensions == []
+            await ws.send('how?')
+            assert await ws.recv() == 'direct'
+    with serve('tests.apps.ws_server:app', cwd=ROOT, server='panther') as server:
+        async with connect(server.ws + '/ws/mode') as ws:
+            assert [e.name for e in ws.protocol.extensions] == ['permessage-deflate']
+            await ws.send('how?')
+            assert await ws.recv() == 'asgi'

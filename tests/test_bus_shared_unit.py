@@ -90,3 +90,47 @@ def test_panther_run_workers_exports_a_directory(monkeypatch):
     assert directory and os.environ['PANTHER_BUS_DIR'] == directory and os.path.isdir(directory)
     # Already set: left alone.
     assert share_between_workers(['--workers', '3']) is None
+
+
+
+async def test_a_socket_appears_only_once_it_listens(tmp_path, monkeypatch):
+    """Another worker's sweep takes a socket file that refuses connections for a dead worker's and unlinks it.
+
+    Bound straight at its path, a starting worker's socket refused connections between bind and
+    listen, and ``panther run --workers 2`` sometimes failed at start-up with "No such file or
+    directory: <dir>/<id>.sock". Now the socket is bound elsewhere and renamed into place listening.
+    """
+    from panther.bus.shared import _listening
+
+    renamed = []
+    real_rename = os.rename
+
+    def checking_rename(source, destination):
+        renamed.append((str(destination), _listening(str(source)), os.path.exists(destination)))
+        real_rename(source, destination)
+
+    monkeypatch.setattr(os, 'rename', checking_rename)
+    bus = SharedBus(tmp_path / 'bus')
+    await bus.start(A, lambda message: None, {})
+    try:
+        path = bus._socket(A)
+        assert renamed == [(path, True, False)]  # it was listening before it got its name
+        assert _listening(path)
+        assert os.stat(path).st_mode & 0o777 == 0o600
+        assert sorted(os.listdir(tmp_path / 'bus')) == sorted(['groups', f'{A}.sock'])  # no staging file left
+    finally:
+        await bus.stop()
+
+
+async def test_a_sweep_still_forgets_a_socket_nobody_listens_on(tmp_path):
+    directory = tmp_path / 'bus'
+    directory.mkdir(mode=0o700)
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(str(directory / f'{B}.sock'))  # bound, never listening: what a SIGKILLed worker leaves
+    dead.close()
+    bus = SharedBus(directory)
+    await bus.start(A, lambda message: None, {})
+    try:
+        assert not (directory / f'{B}.sock').exists()
+    finally:
+        await bus.stop()

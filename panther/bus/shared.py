@@ -116,6 +116,32 @@ def _listening(path: str) -> bool:
     return True
 
 
+def _listen_at(path: str) -> socket.socket:
+    """A listening Unix socket that appears at ``path`` only once it listens (mode 0600).
+
+    Binding at ``path`` directly would leave a moment between bind and listen in which
+    another worker's sweep finds the file, gets "connection refused", takes this worker
+    for dead and unlinks its socket: this one would then fail to start or be unreachable.
+    So the socket is bound under a name sweeps ignore and renamed into place.
+    """
+    staging = f'{path}.{os.getpid()}.binding'
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staging)
+        listener.bind(staging)
+        os.chmod(staging, 0o600)
+        listener.listen(1024)
+        os.rename(staging, path)
+    except BaseException:
+        listener.close()
+        with contextlib.suppress(OSError):
+            os.unlink(staging)
+        raise
+    listener.setblocking(False)
+    return listener
+
+
 class _Inbound(asyncio.Protocol):
     """One connection from another worker: a stream of frames, or one membership query."""
 
@@ -240,13 +266,12 @@ class SharedBus(Bus):
             _private_dir(self.directory, parents=True)
             _private_dir(self.directory / 'groups')
             try:
-                self._server = await asyncio.get_running_loop().create_unix_server(
-                    lambda: _Inbound(self), path=path, backlog=1024)
+                listener = _listen_at(path)
                 break
             except FileNotFoundError:
                 if attempt == 2:  # the last worker of an earlier run was removing the directory
                     raise
-        os.chmod(path, 0o600)
+        self._server = await asyncio.get_running_loop().create_unix_server(lambda: _Inbound(self), sock=listener)
         self._sweep()
 
     async def stop(self) -> None:

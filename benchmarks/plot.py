@@ -138,9 +138,8 @@ def draw_targets(report: dict, out: Path) -> None:
     for r in rows:
         label = f'{r["value"]:,.2f}{r["unit"]}'
         if r.get('bare_ms') is not None:
-            label += f'  (bare {r["bare_ms"]:,.1f} ms)'
-        if r.get('floor_ms') is not None:
-            label += f'  (bare, direct frames {r["floor_ms"]:,.1f} ms)'
+            floor = r.get('floor_ms')
+            label += f'  (bare {r["bare_ms"]:,.1f}' + (f', direct frames {floor:,.1f}' if floor else '') + ' ms)'
         labels.append(label)
     ax.bar_label(bars, labels=labels, fontsize=8, padding=3)
     ax.axvline(1.0, color='black', linewidth=1)

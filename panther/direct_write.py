@@ -85,12 +85,20 @@ def direct_writer(send: Any) -> DirectWriter | None:
         return None
     cls = type(protocol)
     try:
-        return _writers[cls]
+        writer = _writers[cls]
     except KeyError:
         writer = _writers[cls] = _writer_for(cls)
         if writer is not None:
             _open_state()
-        return writer
+    if writer is None:
+        return None
+    # uvicorn internals may change between releases: without every attribute the writer
+    # reads, this connection simply uses the ASGI send.
+    holders = (protocol, getattr(protocol, 'conn', None)) if writer is _write_sansio else (protocol,)
+    needed = _NEEDS[writer]
+    if not all(hasattr(holder, name) for holder, names in zip(holders, needed, strict=False) for name in names):
+        return None
+    return writer
 
 
 def _writer_for(cls: type) -> DirectWriter | None:
@@ -104,6 +112,8 @@ def _writer_for(cls: type) -> DirectWriter | None:
 
 
 _writers: dict[type, DirectWriter | None] = {}
+# What each writer reads: on the protocol, then (sans-I/O) on its websockets connection.
+_NEEDS: dict[Any, tuple[tuple[str, ...], ...]] = {}
 _open: Any = None
 
 
@@ -150,3 +160,12 @@ def _write_sansio(send: Any, frame: bytes) -> bool:
         return False
     transport.write(frame)
     return True
+
+
+_NEEDS[_write_legacy] = (
+    ('transport', '_paused', 'state', 'extensions', 'handshake_completed_event', 'closed_event', 'initial_response'),
+)
+_NEEDS[_write_sansio] = (
+    ('transport', 'conn', 'writable', 'close_sent', 'handshake_complete', 'disconnected', 'initial_response'),
+    ('state', 'extensions'),
+)

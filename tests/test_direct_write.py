@@ -97,6 +97,16 @@ def _sansio():
     )
 
 
+@pytest.mark.parametrize('make', [_legacy, _sansio], ids=['websockets', 'websockets-sansio'])
+@pytest.mark.parametrize('missing', ['initial_response', 'extensions'])
+def test_a_protocol_missing_an_attribute_gets_the_asgi_path(make, missing):
+    """A uvicorn release that renames an internal must cost speed, not connections."""
+    protocol = make()
+    holder = protocol.conn if missing == 'extensions' and hasattr(protocol, 'conn') else protocol
+    delattr(holder, missing)
+    assert direct_writer(protocol.send) is None
+
+
 LEGACY_REFUSALS = {
     'paused': lambda p: setattr(p, '_paused', True),
     'closing state': lambda p: setattr(p, 'state', State.CLOSING),

@@ -30,7 +30,7 @@ from panther.base_request import BaseRequest
 from panther.closing import arm_close_watchdog
 from panther.connection_ids import new_connection_id
 from panther.coroutines import finish_coroutine
-from panther.direct_write import DirectWriter, direct_writer, encode_frame, wire_frame
+from panther.direct_write import DirectWriter, direct_writer, wire_frame
 from panther.runtime import encode_payload, frame
 from panther.types import Message, Send
 from panther.websocket_state import WebsocketState, check
@@ -237,26 +237,17 @@ class GenericWebsocket(BaseRequest):
 
     def _push(self, payload: str | bytes) -> None:
         """A send from outside this connection's task: queue it, never wait."""
-        direct = self._direct
-        if (
-            direct is not None
-            and self._state is _CONNECTED
-            and not self._outbox
-            and not self._writing
-            and self._writer is None
-            and direct(self._asgi_send, wire_frame(payload))
-        ):
-            return
-        self._push_frame(frame(payload))
+        self._push_frame(frame(payload), None if self._direct is None else wire_frame(payload))
 
     def _push_frame(self, message: Message, wire: bytes | None = None) -> None:
         """``_push`` of a ready ASGI message; a group send shares one (and its ``wire`` frame) among all members."""
         if self._state is not _CONNECTED:
             logger.debug('send to %s dropped: connection is %s', self.connection_id, self._state.value)
             return
-        direct = self._direct
-        if direct is not None and not self._outbox and not self._writing and self._writer is None:
-            if direct(self._asgi_send, wire if wire is not None else encode_frame(message)):
+        # Nothing queued or in flight: the frame may go straight to the socket (panther.direct_write).
+        if wire is not None and not self._outbox and not self._writing and self._writer is None:
+            direct = self._direct
+            if direct is not None and direct(self._asgi_send, wire):
                 return
         self._enqueue(message)
 

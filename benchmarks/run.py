@@ -1218,6 +1218,16 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
+def _ratio_row(target: str, required: float, higher_is_better: bool, mine, theirs) -> dict:
+    return {
+        'target': target,
+        'value': _ratio(mine, theirs),
+        'required': required,
+        'higher_is_better': higher_is_better,
+        'unit': 'x',
+    }
+
+
 def evaluate_targets(out_dir: Path) -> dict:
     """The benchmark issue's targets, each as measured / required, from the saved results.
 
@@ -1230,30 +1240,12 @@ def evaluate_targets(out_dir: Path) -> dict:
     broadcast = _load_report(out_dir, 'broadcast')
     memory = _load_report(out_dir, 'idle-memory')
     rows = [
-        {
-            'target': 'echo >= 0.95x bare ASGI (msgs/s)',
-            'value': _ratio(_figure(echo, 'ours', 'msgs_per_s'), _figure(echo, 'bare', 'msgs_per_s')),
-            'required': 0.95,
-            'higher_is_better': True,
-            'unit': 'x',
-        },
-        {
-            'target': 'relay, 1 worker >= 0.8x our echo (msgs/s)',
-            'value': _ratio(_figure(relay, 'ours', 'msgs_per_s'), _figure(echo, 'ours', 'msgs_per_s')),
-            'required': 0.8,
-            'higher_is_better': True,
-            'unit': 'x',
-        },
-        {
-            'target': 'relay via Redis (2 workers) >= 4x the reference (msgs/s)',
-            'value': _ratio(
-                _figure(relay_redis, 'ours', 'msgs_per_s'),
-                _figure(relay_redis, 'reference', 'msgs_per_s'),
-            ),
-            'required': 4.0,
-            'higher_is_better': True,
-            'unit': 'x',
-        },
+        _ratio_row('echo >= 0.95x bare ASGI (msgs/s)', 0.95, True,
+                   _figure(echo, 'ours', 'msgs_per_s'), _figure(echo, 'bare', 'msgs_per_s')),
+        _ratio_row('relay, 1 worker >= 0.8x our echo (msgs/s)', 0.8, True,
+                   _figure(relay, 'ours', 'msgs_per_s'), _figure(echo, 'ours', 'msgs_per_s')),
+        _ratio_row('relay via Redis (2 workers) >= 4x the reference (msgs/s)', 4.0, True,
+                   _figure(relay_redis, 'ours', 'msgs_per_s'), _figure(relay_redis, 'reference', 'msgs_per_s')),
     ]
     for receivers, limit in ((1000, 10.0), (10000, 100.0)):
         groups = _figure(broadcast, 'ours-groups', 'p50_ms', receivers=receivers)
@@ -1275,16 +1267,8 @@ def evaluate_targets(out_dir: Path) -> dict:
             }
         )
     rows.append(
-        {
-            'target': 'idle memory per connection <= 1.1x bare ASGI',
-            'value': _ratio(
-                _figure(memory, 'ours', 'kib_per_connection'),
-                _figure(memory, 'bare', 'kib_per_connection'),
-            ),
-            'required': 1.1,
-            'higher_is_better': False,
-            'unit': 'x',
-        }
+        _ratio_row('idle memory per connection <= 1.1x bare ASGI', 1.1, False,
+                   _figure(memory, 'ours', 'kib_per_connection'), _figure(memory, 'bare', 'kib_per_connection'))
     )
     for row in rows:
         value, required = row['value'], row['required']

@@ -48,12 +48,6 @@ _medium_header = struct.Struct('!BBH').pack
 _long_header = struct.Struct('!BBQ').pack
 
 
-def encode_frame(message: dict[str, Any]) -> bytes:
-    """The frame for an ASGI ``websocket.send`` message (see :func:`wire_frame`)."""
-    text = message.get('text')
-    return wire_frame(text if text is not None else message['bytes'])
-
-
 def wire_frame(payload: str | bytes) -> bytes:
     """The unmasked, unfragmented frame that carries ``payload``: text for ``str``, binary for ``bytes``.
 

@@ -214,3 +214,73 @@ async def test_sigterm_shutdown_closes_the_bus_cleanly(redis_server):
         log = running.log()
     assert 'Task was destroyed' not in log and 'never retrieved' not in log and 'Traceback' not in log, log
     assert 'Application shutdown complete' in log
+
+
+async def _until(condition, seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+
+
+async def test_a_burst_to_one_worker_is_few_entries_in_order_with_group_sends(redis_server):
+    import redis.asyncio as aioredis
+
+    got: list[bytes] = []
+    sender, receiver = RedisBus(_options(redis_server.port)), RedisBus(_options(redis_server.port))
+    groups = {'room': {'h' * 12 + 'conn'}}
+    await sender.start('g' * 12, lambda raw: None)
+    await receiver.start('h' * 12, got.append, groups)
+    client = aioredis.Redis(host='127.0.0.1', port=redis_server.port)
+    try:
+        await receiver.group_add('room', 'h' * 12 + 'conn')
+        expected = []
+        for i in range(2_000):  # sent without yielding: the writer ships them in large batches
+            message = f'{i}'.encode()
+            if i % 500 == 250:
+                await sender.group_send('room', b'group ' + message)
+                expected.append(b'group ' + message)
+            else:
+                await sender.send('h' * 12, message)
+                expected.append(message)
+        big = [bytes([i]) * 700_000 for i in range(3)]  # over the 1 MiB an entry is closed at
+        for message in big:
+            await sender.send('h' * 12, message)
+        expected.extend(big)
+        await _until(lambda: len(got) >= len(expected))
+        assert got == expected
+        entries = await client.xlen('panther:bus:stream:' + 'h' * 12)
+        # 4 group sends are entries of their own; 2,000 targeted sends need a few batches of 512
+        assert entries < 20, entries
+        assert entries >= 4 + 2  # the three big messages did not all go into one entry
+    finally:
+        await client.aclose()
+        await sender.stop()
+        await receiver.stop()
+
+
+async def test_malformed_entries_are_skipped_and_logged(redis_server, caplog):
+    import redis.asyncio as aioredis
+
+    from panther.bus import redis_wire
+
+    got: list[bytes] = []
+    sender, receiver = RedisBus(_options(redis_server.port)), RedisBus(_options(redis_server.port))
+    await sender.start('i' * 12, lambda raw: None)
+    await receiver.start('j' * 12, got.append)
+    client = aioredis.Redis(host='127.0.0.1', port=redis_server.port)
+    stream = 'panther:bus:stream:' + 'j' * 12
+    try:
+        await client.xadd(stream, {'d': b'short'})
+        await client.xadd(stream, {'other': b'field'})
+        damaged = b'k' * 12 + redis_wire.record(1, b'intact') + redis_wire.record(2, b'cut short')[:-3]
+        await client.xadd(stream, {'d': damaged})
+        await sender.send('j' * 12, b'after')
+        await _until(lambda: b'after' in got)
+        assert got == [b'intact', b'after']
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 3 and all('malformed entry' in e for e in errors), errors
+    finally:
+        await client.aclose()
+        await sender.stop()
+        await receiver.stop()

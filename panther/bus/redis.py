@@ -7,8 +7,10 @@ Keys (one Redis database is one panther deployment)::
     panther:bus:members:<group>   set of the group's connection ids (ids start with their worker id)
     panther:bus:workers:<group>   set of the workers that have members of the group
 
-Targeted routing: a connection id names its worker, so a send is one XADD to that
-worker's stream; no other worker sees it. A group send is one server-side script
+Targeted routing: a connection id names its worker, so a send goes to that worker's
+stream only; no other worker sees it. What one writer batch holds for one worker is a
+single stream entry (layout in ``redis_wire``), so a burst costs Redis one XADD per
+batch, not one per message. A group send is one server-side script
 that XADDs once per worker of ``workers:<group>`` (never once per member) and drops
 workers whose ``alive`` key has expired.
 
@@ -54,6 +56,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
+from panther.bus import redis_wire
 from panther.bus.base import Bus, BusError, Deliver, LocalGroups
 from panther.connection_ids import WORKER_ID_LENGTH
 from panther.exceptions import ConfigError
@@ -64,8 +67,8 @@ PREFIX = 'panther:bus:'
 STREAM_TTL_MS = 60_000
 TTL_REFRESH_S = 1.0  # how often a sender re-sets a target stream's TTL
 RESEND_WINDOW = 1.0  # seconds of acknowledged messages kept for a Redis restart
-_BATCH = 512
-_HEADER = WORKER_ID_LENGTH + 8  # sender worker id + sequence number before every message
+_BATCH = 512  # operations per round trip
+_ENTRY_BYTES = 1 << 20  # a stream entry being filled is closed once it holds this much
 
 # KEYS[1] = workers:<group>; ARGV = own worker id, message, max stream length, stream ttl (ms), key prefix
 _GROUP_SEND = """
@@ -85,6 +88,7 @@ for _, worker in ipairs(workers) do
 end
 return sent
 """
+_GROUP_SEND_BYTES = _GROUP_SEND.encode()
 
 
 def _run_id(info: Any) -> str:
@@ -159,7 +163,9 @@ class RedisBus(Bus):
         return f"{self.options.get('host', 'localhost')}:{self.options.get('port', 6379)}"
 
     def _client(self, **overrides: Any) -> aioredis.Redis:
-        options = {'socket_connect_timeout': 2.0, 'socket_timeout': 5.0, **self.options, **overrides}
+        # The bus deals in bytes whatever the user's client decodes.
+        options = {'socket_connect_timeout': 2.0, 'socket_timeout': 5.0, **self.options, **overrides,
+                   'decode_responses': False}
         # The bus decides itself when to retry (and dedups), so redis-py must not retry behind it.
         options['retry'] = Retry(NoBackoff(), 0)
         url = options.pop('url', None)
@@ -175,8 +181,13 @@ class RedisBus(Bus):
         self._deliver = deliver
         self._groups = groups if groups is not None else {}
         self._redis = self._client()
-        self._reader = self._client(socket_timeout=self.liveness_ttl + 10)
-        self._conn = self._redis.connection_pool.make_connection()
+        # The writer's and the reader's connections are opened and timed by the bus
+        # itself (one asyncio.timeout per round trip): redis-py's per-call socket
+        # timeout would wrap every write in a task of its own.
+        self._timeout = float(self.options.get('socket_timeout') or 5.0)
+        self._raw = self._client(socket_timeout=None)
+        self._conn = self._raw.connection_pool.make_connection()
+        self._reader_conn = self._raw.connection_pool.make_connection()
         try:
             await self._reconnect_writer()
             await self._beat()
@@ -215,11 +226,11 @@ class RedisBus(Bus):
         await self._close_clients()
 
     async def _close_clients(self) -> None:
-        conn = getattr(self, '_conn', None)
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.disconnect()
-        for client in (getattr(self, '_redis', None), getattr(self, '_reader', None)):
+        for conn in (getattr(self, '_conn', None), getattr(self, '_reader_conn', None)):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.disconnect()
+        for client in (getattr(self, '_redis', None), getattr(self, '_raw', None)):
             if client is not None:
                 with contextlib.suppress(Exception):
                     await client.aclose()
@@ -243,7 +254,7 @@ class RedisBus(Bus):
 
     def _data(self, message: bytes) -> bytes:
         self._seq += 1
-        return self._worker_bytes + self._seq.to_bytes(8, 'big') + message
+        return redis_wire.record(self._seq, message)
 
     async def _room(self) -> None:
         while len(self._queue) >= self.buffer_size:
@@ -351,9 +362,10 @@ class RedisBus(Bus):
         """
         conn = self._conn
         self._ttl_set_at.clear()  # streams recreated after a restart have no TTL yet
-        await conn.connect()
-        await conn.send_command('INFO', 'server')
-        info = await conn.read_response()
+        async with asyncio.timeout(self._timeout):
+            await conn.connect()
+            await conn.send_command('INFO', 'server')
+            info = await conn.read_response()
         run_id = _run_id(info)
         self._writer_fresh = False
         if run_id == self._run_id:
@@ -366,75 +378,115 @@ class RedisBus(Bus):
             self._recent.clear()
 
     async def _ship(self, batch: list[tuple[Any, ...]]) -> None:
-        maxlen, ttl, prefix, own = self.max_stream_length, STREAM_TTL_MS, PREFIX, self.worker_id
-        targets: set[str] = set()
-        commands: list[tuple[Any, ...]] = []
+        """Send ``batch`` as one pipelined write and read every reply.
+
+        Consecutive sends to one worker become one stream entry (see
+        ``redis_wire``); anything else (a group send, a membership change) first
+        flushes what is pending, so each stream still sees the order of ``batch``.
+        """
+        maxlen, own = b'%d' % self.max_stream_length, self._worker_bytes
+        commands: list[bytes] = []
         add = commands.append
+        pending: dict[str, list[bytes]] = {}  # target worker -> its records, in order
+        size = 0
+
+        def flush() -> None:
+            for target, records in pending.items():
+                add(redis_wire.command(
+                    b'XADD', _stream(target).encode(), b'MAXLEN', b'~', maxlen, b'*', b'd',
+                    own + b''.join(records)))
+            pending.clear()
+
         for op in batch:
             kind = op[0]
             if kind == 'x':
-                add(('XADD', f'{prefix}stream:{op[1]}', 'MAXLEN', '~', maxlen, '*', 'd', op[2]))
-                targets.add(op[1])
-            elif kind == 'g':
-                add(('EVAL', _GROUP_SEND, 1, _workers(op[1]), own, op[2], maxlen, ttl, prefix))
+                records = pending.get(op[1])
+                if records is None:
+                    records = pending[op[1]] = []
+                records.append(op[2])
+                size += len(op[2])
+                if size >= _ENTRY_BYTES:
+                    flush()
+                    size = 0
+                continue
+            flush()
+            size = 0
+            if kind == 'g':
+                add(redis_wire.command(
+                    b'EVAL', _GROUP_SEND_BYTES, b'1', _workers(op[1]).encode(), own, own + op[2],
+                    maxlen, b'%d' % STREAM_TTL_MS, PREFIX.encode()))
             elif kind == 'a':
-                add(('SADD', _members(op[1]), op[2]))
-                add(('SADD', _workers(op[1]), own))
+                add(redis_wire.command(b'SADD', _members(op[1]).encode(), op[2].encode()))
+                add(redis_wire.command(b'SADD', _workers(op[1]).encode(), own))
             else:
-                add(('SREM', _members(op[1]), op[2]))
+                add(redis_wire.command(b'SREM', _members(op[1]).encode(), op[2].encode()))
                 if op[3]:
-                    add(('SREM', _workers(op[1]), own))
+                    add(redis_wire.command(b'SREM', _workers(op[1]).encode(), own))
+        flush()
         # The TTL only has to outlive a dead owner's stream, and the owner refreshes it
         # itself: once a second per target is plenty, instead of a command per message.
         now, set_at = time.monotonic(), self._ttl_set_at
-        for target in targets:
+        for target in {op[1] for op in batch if op[0] == 'x'}:
             if now - set_at.get(target, -TTL_REFRESH_S) >= TTL_REFRESH_S:
                 set_at[target] = now
-                add(('PEXPIRE', _stream(target), ttl))
+                add(redis_wire.command(b'PEXPIRE', _stream(target).encode(), b'%d' % STREAM_TTL_MS))
         conn = self._conn
-        await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
-        for _ in commands:
-            try:
-                await conn.read_response()
-            except ResponseError as exc:
-                logger.error('redis bus: Redis refused a command: %s', exc)
+        async with asyncio.timeout(self._timeout):
+            await conn.send_packed_command(b''.join(commands), check_health=False)
+            for _ in commands:
+                try:
+                    await conn.read_response()
+                except ResponseError as exc:
+                    logger.error('redis bus: Redis refused a command: %s', exc)
 
     # -- receiving ---------------------------------------------------------------
 
     async def _read_loop(self) -> None:
-        key = _stream(self.worker_id)
-        last: bytes | str = b'0-0'
+        """Deliver what other workers put in this worker's stream, in order, each message once.
+
+        A connection of its own with the command packed by hand: the reply is one
+        entry per sending worker's batch, split here (``redis_wire``).
+        """
+        key = _stream(self.worker_id).encode()
+        last = b'0-0'
         seen: dict[bytes, int] = {}  # sender worker id -> highest sequence number delivered
-        block = int(self.liveness_ttl * 1000)
+        block = b'%d' % int(self.liveness_ttl * 1000)
+        wait = self.liveness_ttl + self._timeout  # Redis answers a blocked XREAD within `block`
         backoff = 0.05
         deliver = self._deliver
+        conn = self._reader_conn
         while True:
             try:
-                response = await self._reader.xread({key: last}, count=1024, block=block)
+                async with asyncio.timeout(wait):
+                    await conn.send_packed_command(
+                        redis_wire.command(b'XREAD', b'COUNT', b'64', b'BLOCK', block, b'STREAMS', key, last),
+                        check_health=False)
+                    response = await conn.read_response()
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
                 logger.debug('redis bus: reader lost Redis (%s); retrying', exc)
+                with contextlib.suppress(Exception):
+                    await conn.disconnect()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
                 continue
             backoff = 0.05
-            if not response:
-                continue
-            streams = response.values() if isinstance(response, dict) else (entries for _, entries in response)
-            for entries in streams:
-                for entry_id, fields in entries:
-                    last = entry_id
-                    try:
-                        data = fields[b'd']
-                        sender = data[:WORKER_ID_LENGTH]
-                        seq = int.from_bytes(data[WORKER_ID_LENGTH:_HEADER], 'big')
-                        if seq <= seen.get(sender, 0):
+            for entry_id, data in redis_wire.xread_entries(response):
+                last = entry_id
+                try:
+                    sender, records = redis_wire.split_entry(data)
+                    newest = seen.get(sender, 0)
+                    for seq, message in records:
+                        if seq <= newest:
                             continue  # a retried or resent copy
-                        seen[sender] = seq
-                        deliver(data[_HEADER:])
-                    except Exception:
-                        logger.exception('redis bus: a message could not be delivered; going on')
+                        newest = seen[sender] = seq
+                        try:
+                            deliver(message)
+                        except Exception:
+                            logger.exception('redis bus: a message could not be delivered; going on')
+                except redis_wire.EntryError as exc:
+                    logger.error('redis bus: skipped a malformed entry %s in %s: %s', entry_id, key, exc)
 
     # -- liveness ----------------------------------------------------------------
 

@@ -22,6 +22,7 @@ import itertools
 import json
 import os
 import resource
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -185,11 +186,13 @@ async def closed_loop(
     payloads: list[bytes],
     warmup: float,
     duration: float,
+    marks: bool = True,
 ) -> dict:
     """Each sender sends, waits until its receiver got the message, sends again.
 
     ``receivers[i]`` gets what ``senders[i]`` sends (the same connection for echo).
-    Latencies are recorded only inside the measured window.
+    Latencies are recorded only inside the measured window. ``marks=False``
+    leaves the start/end events to a caller that measures several loops as one window.
     """
     measuring = False
     stopping = False
@@ -220,12 +223,14 @@ async def closed_loop(
 
     await asyncio.sleep(warmup)
     measuring = True
-    emit('start')
+    if marks:
+        emit('start')
     cpu = CpuWindow()
     await asyncio.sleep(duration)
     measuring = False
     window = cpu.stop()
-    emit('end')
+    if marks:
+        emit('end')
     stopping = True
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(drained, DRAIN_TIMEOUT)
@@ -256,6 +261,57 @@ async def scenario_relay(args) -> dict:
     result = await closed_loop(senders, receivers, payloads, args.warmup, args.duration)
     await close_all(conns)
     return {'pairs': args.pairs, 'size': args.size, **result}
+
+
+async def scenario_echo_relay(args) -> dict:
+    """Echo and relay phases taking turns against one server process.
+
+    Both loops run on the same server, connections and moment, so their ratio is
+    free of the run-to-run noise two separate scenario runs carry. The order
+    alternates every round (echo, relay, relay, echo, ...) so a drift over the
+    run favours neither. ``url`` is the server root; it serves ``/ws/echo`` and
+    ``/ws/relay`` (first frame: the connection id).
+    """
+    echo = await open_many(f'{args.url}/ws/echo', args.connections, args.concurrency)
+    relay = await open_many(f'{args.url}/ws/relay', 2 * args.pairs, args.concurrency)
+    ids = [raw.decode() for raw in await first_messages(relay)]
+    senders, receivers = relay[: args.pairs], relay[args.pairs :]
+    body = 'x' * args.size
+    relay_payloads = [
+        json.dumps({'to': ids[args.pairs + i], 'data': body}).encode() for i in range(args.pairs)
+    ]
+    loops = {
+        'echo': (echo, echo, [body.encode()] * len(echo)),
+        'relay': (senders, receivers, relay_payloads),
+    }
+    phases: dict[str, list[dict]] = {'echo': [], 'relay': []}
+    emit('start')
+    cpu = CpuWindow()
+    for round_no in range(args.rounds):
+        for name in ('echo', 'relay') if round_no % 2 == 0 else ('relay', 'echo'):
+            result = await closed_loop(*loops[name], args.warmup, args.duration, marks=False)
+            phases[name].append(
+                {'msgs_per_s': result['msgs_per_s'], 'p50_ms': result['latency'].get('p50_ms')}
+            )
+    window = cpu.stop()
+    emit('end')
+    await close_all(echo + relay)
+    echo_rates = [p['msgs_per_s'] for p in phases['echo']]
+    relay_rates = [p['msgs_per_s'] for p in phases['relay']]
+    echo_rate, relay_rate = statistics.median(echo_rates), statistics.median(relay_rates)
+    return {
+        'connections': len(echo),
+        'pairs': args.pairs,
+        'size': args.size,
+        'phase_s': args.duration,
+        'rounds': args.rounds,
+        'phases': phases,
+        'echo_msgs_per_s': echo_rate,
+        'relay_msgs_per_s': relay_rate,
+        'relay_vs_echo': relay_rate / echo_rate if echo_rate else None,
+        'round_ratios': [r / e for r, e in zip(relay_rates, echo_rates, strict=True) if e],
+        'loadgen_cpu': window,
+    }
 
 
 async def open_across_workers(args) -> tuple[list[Conn], list[Conn], list[str], dict]:
@@ -466,6 +522,7 @@ SCENARIOS = {
     'echo': scenario_echo,
     'relay': scenario_relay,
     'relay-workers': scenario_relay_workers,
+    'echo-relay': scenario_echo_relay,
     'broadcast': scenario_broadcast,
     'idle': scenario_idle,
     'handshakes': scenario_handshakes,

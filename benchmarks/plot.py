@@ -26,6 +26,9 @@ PANELS = {
         ('msgs_per_s', 'messages / s (higher is better)'),
         ('latency', 'sender-to-receiver latency ms'),
     ],
+    'relay-vs-echo': [
+        ('relay_vs_echo', 'relay msgs/s per echo msg/s, one server, phases taking turns'),
+    ],
     'relay-redis': [
         ('msgs_per_s', 'messages / s, 2 workers + Redis (higher is better)'),
         ('latency', 'sender-to-receiver latency ms'),

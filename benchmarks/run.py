@@ -746,6 +746,14 @@ SCENARIOS = {
     'relay': Scenario(
         'relay', {'bare': 'bare_hub', 'panther': 'panther_relay'}, 'msgs_per_s', True, 'msgs/s'
     ),
+    # echo and relay taking turns on one server: their ratio without run-to-run noise
+    'relay-vs-echo': Scenario(
+        'relay-vs-echo',
+        {'bare': 'bare_hub', 'panther': 'panther_echo_relay'},
+        'relay_vs_echo',
+        True,
+        'x echo',
+    ),
     'broadcast': Scenario(
         'broadcast',
         {
@@ -799,9 +807,22 @@ SCENARIOS = {
     ),
 }
 
+def _summary_relay_vs_echo(result: dict) -> dict:
+    return {
+        'relay_vs_echo': result.get('relay_vs_echo'),
+        'relay_msgs_per_s': result.get('relay_msgs_per_s'),
+        'echo_msgs_per_s': result.get('echo_msgs_per_s'),
+        'min_round_ratio': min(result.get('round_ratios') or [0]) or None,
+        'max_round_ratio': max(result.get('round_ratios') or [0]) or None,
+        'server_cpu_percent': (result.get('server_cpu') or {}).get('cpu_percent'),
+        'loadgen_cpu_percent': (result.get('loadgen_cpu') or {}).get('cpu_percent'),
+    }
+
+
 SUMMARIES = {
     'echo': _summary_throughput,
     'relay': _summary_throughput,
+    'relay-vs-echo': _summary_relay_vs_echo,
     'broadcast': _summary_broadcast,
     'idle-memory': _summary_memory,
     'handshakes': _summary_handshakes,
@@ -814,6 +835,7 @@ SUMMARIES = {
 DEFAULT_TARGETS = {
     'echo': 'bare,bare-ref,bare-direct,ours,reference,reference-quiet',
     'relay': 'bare,bare-ref,ours,reference,reference-quiet',
+    'relay-vs-echo': 'bare,ours',
     'broadcast': 'bare,bare-ref,bare-direct,ours,ours-groups,reference,reference-quiet',
     'idle-memory': 'bare,bare-ref,ours,reference',
     'handshakes': 'bare,bare-ref,ours,reference,reference-quiet',
@@ -838,6 +860,13 @@ def loadgen_args(scenario: str, opts: argparse.Namespace, url: str, case: dict) 
             'relay', f'{url}/ws/relay',
             '--pairs', str(opts.pairs), '--size', str(opts.size),
             '--warmup', str(opts.warmup), '--duration', str(opts.duration),
+        ]  # fmt: skip
+    if scenario == 'relay-vs-echo':
+        return [
+            'echo-relay', url,
+            '--connections', str(opts.connections), '--pairs', str(opts.pairs),
+            '--size', str(opts.size), '--rounds', str(opts.rounds),
+            '--warmup', str(opts.phase_warmup), '--duration', str(opts.phase),
         ]  # fmt: skip
     if scenario in ('relay-redis', 'relay-shared'):
         return [
@@ -872,6 +901,8 @@ def loadgen_timeout(scenario: str, opts: argparse.Namespace, case: dict) -> floa
         return 300 + warmup + opts.budget + 2 * opts.round_timeout
     if scenario == 'idle-memory':
         return 300 + opts.settle
+    if scenario == 'relay-vs-echo':
+        return 120 + 2 * opts.rounds * (opts.phase_warmup + opts.phase + 10)
     return 120 + opts.warmup + opts.duration
 
 
@@ -1118,6 +1149,13 @@ TABLE_COLUMNS = {
 }
 
 
+TABLE_COLUMNS['relay-vs-echo'] = [
+    ('relay_vs_echo', 'relay/echo', 2),
+    ('relay_msgs_per_s', 'relay msgs/s', 0),
+    ('echo_msgs_per_s', 'echo msgs/s', 0),
+    ('min_round_ratio', 'min round', 2),
+    ('max_round_ratio', 'max round', 2),
+]
 TABLE_COLUMNS['relay-redis'] = TABLE_COLUMNS['relay-shared'] = TABLE_COLUMNS['relay']
 TABLE_COLUMNS['broadcast-redis'] = TABLE_COLUMNS['broadcast-shared'] = TABLE_COLUMNS['broadcast']
 
@@ -1228,22 +1266,40 @@ def _ratio_row(target: str, required: float, higher_is_better: bool, mine, their
     }
 
 
+def _relay_row(relay_ab: dict | None, relay: dict | None, echo: dict | None) -> dict:
+    """Relay vs our echo, measured on one server with the two loops taking turns.
+
+    The ``relay`` and ``echo`` scenarios are separate runs, minutes apart, whose
+    levels drift by up to a quarter on this kind of machine; their quotient is
+    kept beside the verdict, not used for it.
+    """
+    return {
+        'target': 'relay, 1 worker >= 0.8x our echo (msgs/s, taking turns on one server)',
+        'value': _figure(relay_ab, 'ours', 'relay_vs_echo'),
+        'required': 0.8,
+        'higher_is_better': True,
+        'unit': 'x',
+        'bare_ratio': _figure(relay_ab, 'bare', 'relay_vs_echo'),
+        'separate_runs': _ratio(_figure(relay, 'ours', 'msgs_per_s'), _figure(echo, 'ours', 'msgs_per_s')),
+    }
+
+
 def evaluate_targets(out_dir: Path) -> dict:
     """The benchmark issue's targets, each as measured / required, from the saved results.
 
-    Ratios use figures of the same scenario run (one invocation), except "relay
-    vs our echo", which combines two scenarios of the same ``all`` run.
+    Ratios use figures of the same scenario run (one invocation); "relay vs our
+    echo" comes from ``relay-vs-echo`` (both on one server, taking turns).
     """
     echo = _load_report(out_dir, 'echo')
     relay = _load_report(out_dir, 'relay')
+    relay_ab = _load_report(out_dir, 'relay-vs-echo')
     relay_redis = _load_report(out_dir, 'relay-redis')
     broadcast = _load_report(out_dir, 'broadcast')
     memory = _load_report(out_dir, 'idle-memory')
     rows = [
         _ratio_row('echo >= 0.95x bare ASGI (msgs/s)', 0.95, True,
                    _figure(echo, 'ours', 'msgs_per_s'), _figure(echo, 'bare', 'msgs_per_s')),
-        _ratio_row('relay, 1 worker >= 0.8x our echo (msgs/s)', 0.8, True,
-                   _figure(relay, 'ours', 'msgs_per_s'), _figure(echo, 'ours', 'msgs_per_s')),
+        _relay_row(relay_ab, relay, echo),
         _ratio_row('relay via Redis (2 workers) >= 4x the reference (msgs/s)', 4.0, True,
                    _figure(relay_redis, 'ours', 'msgs_per_s'), _figure(relay_redis, 'reference', 'msgs_per_s')),
     ]
@@ -1282,6 +1338,7 @@ def evaluate_targets(out_dir: Path) -> dict:
             for name, report in (
                 ('echo', echo),
                 ('relay', relay),
+                ('relay-vs-echo', relay_ab),
                 ('relay-redis', relay_redis),
                 ('broadcast', broadcast),
                 ('idle-memory', memory),
@@ -1302,6 +1359,9 @@ def print_targets(report: dict) -> None:
             extra = f'  (bare ASGI {row["bare_ms"]:,.1f} ms; groups {row["vs_bare"]:.2f}x bare)'
             if row.get('floor_ms') is not None:
                 extra += f'  (bare, direct frames {row["floor_ms"]:,.1f} ms)'
+        if row.get('separate_runs') is not None or row.get('bare_ratio') is not None:
+            bare, apart = row['bare_ratio'] or 0, row['separate_runs'] or 0
+            extra = f'  (bare ASGI {bare:.2f}x; the separate relay and echo runs {apart:.2f}x)'
         print(f'  {row["target"]}: {shown} -> {verdict}{extra}')
     print()
 
@@ -1315,8 +1375,8 @@ def _cell(report: dict | None, target: str, keys: tuple[str, ...], **case) -> st
     def fmt(key: str, value: float | None) -> str:
         if value is None:
             return '-'
-        if key.endswith('_ms'):
-            return f'{value:,.1f}' if value < 100 else f'{value:,.0f}'
+        if key == 'relay_vs_echo':
+            return f'{value:.2f}x'
         return f'{value:,.1f}' if value < 100 else f'{value:,.0f}'
 
     shown = [fmt(k, v) for k, v in zip(keys, values, strict=True)]
@@ -1332,6 +1392,7 @@ def markdown_table(out_dir: Path) -> str:
     rows = [
         ('echo msgs/s (p50 ms)', 'echo', ('msgs_per_s', 'p50_ms'), {}, 'ours'),
         ('relay, 1 worker, msgs/s (p50 ms)', 'relay', ('msgs_per_s', 'p50_ms'), {}, 'ours'),
+        ('relay / echo, 1 worker, taking turns on one server', 'relay-vs-echo', ('relay_vs_echo',), {}, 'ours'),
         ('relay, 2 workers + Redis, msgs/s (p50 ms)', 'relay-redis', ('msgs_per_s', 'p50_ms'), {}, 'ours'),
         ('relay, 2 workers shared-local, msgs/s (p50 ms)', 'relay-shared', ('msgs_per_s', 'p50_ms'), {}, 'ours'),
         ('broadcast 1k, loop over ids, p50 / p99 ms', 'broadcast', ('p50_ms', 'p99_ms'), {'receivers': 1000}, 'ours'),
@@ -1461,6 +1522,17 @@ def build_parser() -> argparse.ArgumentParser:
     _timed(p)
     p.add_argument('--pairs', type=int, default=25, help='sender/receiver pairs')
     p.add_argument('--size', type=int, default=32)
+
+    p = sub.add_parser(
+        'relay-vs-echo', help='echo and relay taking turns on one server: relay msgs/s per echo msg/s'
+    )
+    _common(p)
+    p.add_argument('--connections', type=int, default=50, help='echo connections')
+    p.add_argument('--pairs', type=int, default=25, help='relay sender/receiver pairs')
+    p.add_argument('--size', type=int, default=32)
+    p.add_argument('--rounds', type=int, default=4, help='echo+relay rounds (order alternates)')
+    p.add_argument('--phase', type=float, default=3.0, help='measured seconds per phase')
+    p.add_argument('--phase-warmup', type=float, default=1.0, help='seconds before each phase')
 
     for name, where in (
         ('relay-redis', '2 uvicorn workers + a redis-server'),

@@ -134,3 +134,85 @@ async def test_a_sweep_still_forgets_a_socket_nobody_listens_on(tmp_path):
         assert not (directory / f'{B}.sock').exists()
     finally:
         await bus.stop()
+
+
+class _Transport:
+    """Records writes; stands for the Unix socket to a peer."""
+
+    def __init__(self):
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _frames(writes: list[bytes]) -> list[bytes]:
+    data, out = b''.join(writes), []
+    while data:
+        size = int.from_bytes(data[:4], 'big')
+        out.append(data[4:4 + size])
+        data = data[4 + size:]
+    return out
+
+
+async def _peer_with_fake_transport(tmp_path):
+    from panther.bus.shared import _Peer
+
+    bus = SharedBus(tmp_path / 'bus')
+    await bus.start(A, lambda raw: None, {})
+    peer = bus._peers[B] = _Peer(bus, B)
+    peer.transport = transport = _Transport()
+    return bus, peer, transport
+
+
+async def test_sends_of_one_burst_reach_the_peer_in_one_write(tmp_path):
+    bus, _, transport = await _peer_with_fake_transport(tmp_path)
+    try:
+        async def producer(start):
+            for i in range(start, start + 50):
+                await bus.send(B, b'm%d' % i)
+                await asyncio.sleep(0)  # like a handler between two frames
+
+        await asyncio.gather(producer(0), producer(1000))
+        assert await _until(lambda: len(_frames(transport.writes)) == 100)
+        frames = _frames(transport.writes)
+        assert sorted(frames) == sorted([b'm%d' % i for i in range(50)] + [b'm%d' % i for i in range(1000, 1050)])
+        assert [f for f in frames if int(f[1:]) < 1000] == [b'm%d' % i for i in range(50)]  # per-sender order
+        assert len(transport.writes) <= 8  # not one write (and one wake-up of the peer) per message
+    finally:
+        await bus.stop()
+
+
+async def test_a_lone_send_is_written_within_two_loop_passes(tmp_path):
+    bus, _, transport = await _peer_with_fake_transport(tmp_path)
+    try:
+        await bus.send(B, b'alone')
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert _frames(transport.writes) == [b'alone']
+    finally:
+        await bus.stop()
+
+
+async def test_a_sender_that_never_yields_is_written_at_the_high_water_mark(tmp_path):
+    from panther.bus import shared
+
+    bus, _, transport = await _peer_with_fake_transport(tmp_path)
+    try:
+        chunk = b'x' * 65_536
+        for _ in range(shared._HIGH_WATER // len(chunk) + 1):
+            await bus.send(B, chunk)  # no await suspends here
+        assert len(transport.writes) == 1  # written without waiting for a loop pass
+    finally:
+        await bus.stop()
+
+
+async def test_stop_writes_what_was_still_gathering(tmp_path):
+    bus, _, transport = await _peer_with_fake_transport(tmp_path)
+    await bus.send(B, b'last words')
+    await bus.stop()
+    assert _frames(transport.writes) == [b'last words'] and transport.closed

@@ -50,6 +50,7 @@ ENV_DIR = 'PANTHER_BUS_DIR'
 
 _STREAM, _QUERY = b'M', b'Q'
 _HIGH_WATER = 4 * 1024 * 1024  # bytes queued to one peer before a sender waits for it to read
+_GATHER_PASSES = 16  # loop passes a peer's write waits at most while more frames still come
 
 
 def preload_directory(built_pid: int, token: str) -> str:
@@ -207,12 +208,53 @@ class _Peer(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.pending: list[bytes] = []  # frames sent while the connection was being opened
         self.writable: asyncio.Future[None] | None = None
+        self.outgoing: list[bytes] = []  # frames waiting for the next write (see queue)
+        self.outgoing_bytes = 0
+        self._seen = 0  # len(outgoing) when the flush was last scheduled
+        self._passes = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Flush what waited here, before any later send can write directly.
         transport.write(_STREAM + b''.join(self.pending))  # type: ignore[attr-defined]
         self.pending.clear()
         self.transport = transport  # type: ignore[assignment]
+
+    def queue(self, frame: bytes) -> None:
+        """Write ``frame`` soon, together with the frames sent in the next few loop passes.
+
+        Every write to the peer's socket also wakes the peer; on a busy worker the
+        frames of one read burst reach ``send`` a few task hops apart, so the write
+        waits while the list still grows (at most ``_GATHER_PASSES`` passes, never
+        once it stops growing) and the peer is woken once for all of them. Past
+        ``_HIGH_WATER`` bytes it writes at once, so a sender that never yields
+        still meets the transport's flow control.
+        """
+        outgoing = self.outgoing
+        outgoing.append(frame)
+        self.outgoing_bytes += len(frame)
+        if self.outgoing_bytes >= _HIGH_WATER:
+            self._write()
+        elif len(outgoing) == 1:
+            self._seen, self._passes = 1, 0
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        size = len(self.outgoing)
+        if not size:
+            return  # written early by queue
+        if size != self._seen and self._passes < _GATHER_PASSES:
+            self._seen = size
+            self._passes += 1
+            asyncio.get_running_loop().call_soon(self._flush)
+            return
+        self._write()
+
+    def _write(self) -> None:
+        frames, self.outgoing, self.outgoing_bytes = self.outgoing, [], 0
+        if self.transport is not None:
+            self.transport.write(b''.join(frames))
+        else:
+            logger.debug('shared bus: worker %s went away; %d message(s) dropped', self.worker_id, len(frames))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -289,6 +331,8 @@ class SharedBus(Bus):
         if self._opening:
             await asyncio.gather(*self._opening, return_exceptions=True)
         for peer in list(self._peers.values()):
+            if peer.outgoing:
+                peer._write()  # close() below still sends what the transport buffered
             if peer.transport is not None:
                 peer.transport.close()
         self._peers.clear()
@@ -322,11 +366,10 @@ class SharedBus(Bus):
             task = asyncio.get_running_loop().create_task(self._open(peer))
             self._opening.add(task)
             task.add_done_callback(self._opening.discard)
-        transport = peer.transport
-        if transport is None:
+        if peer.transport is None:
             peer.pending.append(frame)
             return
-        transport.write(frame)
+        peer.queue(frame)
         if peer.writable is not None:
             await asyncio.shield(peer.writable)
 

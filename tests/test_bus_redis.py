@@ -284,3 +284,22 @@ async def test_malformed_entries_are_skipped_and_logged(redis_server, caplog):
         await client.aclose()
         await sender.stop()
         await receiver.stop()
+
+
+async def test_resp3_and_decoded_responses_in_the_users_options(redis_server):
+    # REDIS is also the user's own client config: the bus must work whatever it asks for.
+    options = {**_options(redis_server.port), 'protocol': 3, 'decode_responses': True}
+    got: list[bytes] = []
+    sender, receiver = RedisBus(options), RedisBus(options)
+    await sender.start('m' * 12, lambda raw: None)
+    await receiver.start('n' * 12, got.append, {'room': {'n' * 12 + 'conn'}})
+    try:
+        await receiver.group_add('room', 'n' * 12 + 'conn')
+        await sender.send('n' * 12, b'\xff\x00 not utf-8')
+        await sender.group_send('room', b'to the group')
+        await _until(lambda: len(got) == 2)
+        assert got == [b'\xff\x00 not utf-8', b'to the group']
+        assert await sender.group_members('room') == ['n' * 12 + 'conn']
+    finally:
+        await sender.stop()
+        await receiver.stop()

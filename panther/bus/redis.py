@@ -69,7 +69,7 @@ TTL_REFRESH_S = 1.0  # how often a sender re-sets a target stream's TTL
 RESEND_WINDOW = 1.0  # seconds of acknowledged messages kept for a Redis restart
 _BATCH = 512  # operations per round trip
 _GATHER_PASSES = 16  # loop passes the writer waits at most while its queue still grows
-_ENTRY_BYTES = 1 << 20  # a stream entry being filled is closed once it holds this much
+_ENTRY_BYTES = 1 << 20  # the entries being filled are closed once together they hold this much
 
 # KEYS[1] = workers:<group>; ARGV = own worker id, message, max stream length, stream ttl (ms), key prefix
 _GROUP_SEND = """

@@ -7,7 +7,8 @@ Layout of the shared directory (mode 0700, one per server instance)::
 
 A sender keeps one stream per peer worker, so everything one worker sends to
 another arrives in order. Frames are ``<length:4> <envelope>``; nothing is
-re-encoded on the way. A group send lists the group's directory and writes one
+re-encoded on the way, and the frames of one burst go out in one write
+(``_Peer.queue``). A group send lists the group's directory and writes one
 frame to each worker found there, never one per member. ``group_members`` asks
 those workers over a short query connection (``Q`` mode) for their member ids.
 

@@ -25,6 +25,7 @@ import resource
 import statistics
 import sys
 import time
+import zlib
 from collections.abc import Callable
 
 from picows import WSListener, WSMsgType, ws_connect
@@ -89,10 +90,38 @@ def _mark_retrieved(future: asyncio.Future) -> None:
         future.exception()
 
 
+class Deflate:
+    """permessage-deflate (RFC 7692) for one client connection, as browsers negotiate it.
+
+    picows has no extensions of its own; this is the client half with zlib: raw
+    deflate, sync flush without its 4-byte tail, RSV1 set on compressed frames,
+    context kept between messages unless the server asked for
+    ``client_no_context_takeover``.
+    """
+
+    OFFER = 'permessage-deflate'
+
+    def __init__(self, response_header: str) -> None:
+        params = {p.strip().split('=')[0] for p in response_header.split(';')[1:]}
+        self.reset_each_message = 'client_no_context_takeover' in params
+        self._compressor = zlib.compressobj(wbits=-15)
+        self._decompressor = zlib.decompressobj(wbits=-15)
+
+    def compress(self, payload: bytes) -> bytes:
+        data = self._compressor.compress(payload) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
+        if self.reset_each_message:
+            self._compressor = zlib.compressobj(wbits=-15)
+        return data[:-4]  # the sync flush's 00 00 ff ff, which the receiver adds back
+
+    def decompress(self, payload: bytes) -> bytes:
+        return self._decompressor.decompress(payload + b'\x00\x00\xff\xff')
+
+
 class Conn(WSListener):
     """One client connection; the first data frame resolves ``first``."""
 
     def __init__(self) -> None:
+        self.deflate: Deflate | None = None
         self.transport = None
         self.first: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self.on_message: Callable[[Conn, bytes], None] | None = None
@@ -106,10 +135,13 @@ class Conn(WSListener):
     def on_ws_frame(self, transport, frame) -> None:
         kind = frame.msg_type
         if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+            payload = frame.get_payload_as_bytes()
+            if frame.rsv1:
+                payload = self.deflate.decompress(payload)
             if self.on_message is not None:
-                self.on_message(self, frame.get_payload_as_bytes())
+                self.on_message(self, payload)
             elif not self.first.done():
-                self.first.set_result(frame.get_payload_as_bytes())
+                self.first.set_result(payload)
         elif kind is WSMsgType.CLOSE and not transport.is_close_frame_sent:
             # Reply and let the server drop TCP first (RFC 6455 section 7.1.1), so the
             # TIME_WAIT sockets stay on the server side and client ports stay free.
@@ -122,7 +154,10 @@ class Conn(WSListener):
             self.closed.set_result(None)
 
     def send_text(self, payload: bytes) -> None:
-        self.transport.send(WSMsgType.TEXT, payload)
+        if self.deflate is None:
+            self.transport.send(WSMsgType.TEXT, payload)
+        else:
+            self.transport.send(WSMsgType.TEXT, self.deflate.compress(payload), rsv1=True)
 
 
 def _source_addresses(count: int):
@@ -138,22 +173,29 @@ def _source_addresses(count: int):
 SOURCES = _source_addresses(64)
 
 
-async def open_one(url: str) -> Conn:
-    _, conn = await ws_connect(
+async def open_one(url: str, deflate: bool = False) -> Conn:
+    transport, conn = await ws_connect(
         Conn,
         url,
         websocket_handshake_timeout=CONNECT_TIMEOUT,
         local_addr=(next(SOURCES), 0),
+        extra_headers={'Sec-WebSocket-Extensions': Deflate.OFFER} if deflate else None,
     )
+    if deflate:
+        accepted = transport.response.headers.get('Sec-WebSocket-Extensions', '')
+        if not accepted.startswith('permessage-deflate'):
+            transport.disconnect()
+            raise RuntimeError(f'the server did not accept permessage-deflate (answered {accepted!r})')
+        conn.deflate = Deflate(accepted)
     return conn
 
 
-async def open_many(url: str, count: int, concurrency: int) -> list[Conn]:
+async def open_many(url: str, count: int, concurrency: int, deflate: bool = False) -> list[Conn]:
     gate = asyncio.Semaphore(concurrency)
 
     async def guarded() -> Conn:
         async with gate:
-            return await open_one(url)
+            return await open_one(url, deflate)
 
     return list(await asyncio.gather(*(guarded() for _ in range(count))))
 
@@ -243,11 +285,15 @@ async def closed_loop(
 
 
 async def scenario_echo(args) -> dict:
-    conns = await open_many(args.url, args.connections, args.concurrency)
+    conns = await open_many(args.url, args.connections, args.concurrency, args.deflate)
     payload = b'x' * args.size
+    conns[0].send_text(payload)  # one checked round trip first: the codec and the echo work
+    echoed = await asyncio.wait_for(conns[0].first, CONNECT_TIMEOUT)
+    if echoed != payload:
+        raise RuntimeError(f'the echo answered {echoed[:60]!r} to {payload[:60]!r}')
     result = await closed_loop(conns, conns, [payload] * len(conns), args.warmup, args.duration)
     await close_all(conns)
-    return {'connections': len(conns), 'size': args.size, **result}
+    return {'connections': len(conns), 'size': args.size, 'deflate': args.deflate, **result}
 
 
 async def scenario_relay(args) -> dict:
@@ -551,6 +597,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--gap', type=float, default=0.05, help='pause between rounds (s)')
     parser.add_argument('--settle', type=float, default=2.0)
     parser.add_argument('--concurrency', type=int, default=100)
+    parser.add_argument(
+        '--deflate', action='store_true', help='echo: negotiate permessage-deflate, as browsers do'
+    )
     return parser.parse_args(argv)
 
 

@@ -22,6 +22,10 @@ PANELS = {
         ('msgs_per_s', 'messages / s (higher is better)'),
         ('latency', 'round-trip latency ms'),
     ],
+    'echo-deflate': [
+        ('msgs_per_s', 'messages / s, clients with permessage-deflate (higher is better)'),
+        ('latency', 'round-trip latency ms'),
+    ],
     'relay': [
         ('msgs_per_s', 'messages / s (higher is better)'),
         ('latency', 'sender-to-receiver latency ms'),

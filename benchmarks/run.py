@@ -744,6 +744,8 @@ THROUGHPUT_APPS = {**ECHO_APPS, 'bare-direct': 'bare_direct'}
 
 SCENARIOS = {
     'echo': Scenario('echo', THROUGHPUT_APPS, 'msgs_per_s', True, 'msgs/s'),
+    # clients that negotiate permessage-deflate, as browsers do (no bare-direct: it writes raw frames)
+    'echo-deflate': Scenario('echo-deflate', ECHO_APPS, 'msgs_per_s', True, 'msgs/s'),
     'relay': Scenario(
         'relay', {'bare': 'bare_hub', 'panther': 'panther_relay'}, 'msgs_per_s', True, 'msgs/s'
     ),
@@ -822,6 +824,7 @@ def _summary_relay_vs_echo(result: dict) -> dict:
 
 SUMMARIES = {
     'echo': _summary_throughput,
+    'echo-deflate': _summary_throughput,
     'relay': _summary_throughput,
     'relay-vs-echo': _summary_relay_vs_echo,
     'broadcast': _summary_broadcast,
@@ -835,6 +838,7 @@ SUMMARIES = {
 
 DEFAULT_TARGETS = {
     'echo': 'bare,bare-ref,bare-direct,ours,reference,reference-quiet',
+    'echo-deflate': 'bare,bare-ref,ours,reference,reference-quiet',
     'relay': 'bare,bare-ref,ours,reference,reference-quiet',
     'relay-vs-echo': 'bare,ours',
     'broadcast': 'bare,bare-ref,bare-direct,ours,ours-groups,reference,reference-quiet',
@@ -850,11 +854,12 @@ DEFAULT_TARGETS = {
 
 
 def loadgen_args(scenario: str, opts: argparse.Namespace, url: str, case: dict) -> list[str]:
-    if scenario == 'echo':
+    if scenario in ('echo', 'echo-deflate'):
         return [
             'echo', f'{url}/ws/echo',
             '--connections', str(opts.connections), '--size', str(opts.size),
             '--warmup', str(opts.warmup), '--duration', str(opts.duration),
+            *(['--deflate'] if scenario == 'echo-deflate' else []),
         ]  # fmt: skip
     if scenario == 'relay':
         return [
@@ -1150,6 +1155,7 @@ TABLE_COLUMNS = {
 }
 
 
+TABLE_COLUMNS['echo-deflate'] = TABLE_COLUMNS['echo']
 TABLE_COLUMNS['relay-vs-echo'] = [
     ('relay_vs_echo', 'relay/echo', 2),
     ('relay_msgs_per_s', 'relay msgs/s', 0),
@@ -1411,6 +1417,8 @@ def markdown_table(out_dir: Path) -> str:
     """The headline figures of every saved scenario as one Markdown table."""
     rows = [
         ('echo msgs/s (p50 ms)', 'echo', ('msgs_per_s', 'p50_ms'), {}, 'ours'),
+        ('echo, clients with permessage-deflate, msgs/s (p50 ms)', 'echo-deflate', ('msgs_per_s', 'p50_ms'), {},
+         'ours'),
         ('relay, 1 worker, msgs/s (p50 ms)', 'relay', ('msgs_per_s', 'p50_ms'), {}, 'ours'),
         ('relay / echo, 1 worker, taking turns on one server', 'relay-vs-echo', ('relay_vs_echo',), {}, 'ours'),
         ('relay, 2 workers + Redis, msgs/s (p50 ms)', 'relay-redis', ('msgs_per_s', 'p50_ms'), {}, 'ours'),
@@ -1537,6 +1545,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--connections', type=int, default=50)
     p.add_argument('--size', type=int, default=32)
 
+    p = sub.add_parser('echo-deflate', help='echo with clients that negotiate permessage-deflate (browsers do)')
+    _common(p)
+    _timed(p)
+    p.add_argument('--connections', type=int, default=50)
+    p.add_argument('--size', type=int, default=32)
+
     p = sub.add_parser('relay', help='closed-loop send to another connection by id')
     _common(p)
     _timed(p)
@@ -1603,7 +1617,7 @@ def _defaults_for(scenario: str, base: argparse.Namespace) -> argparse.Namespace
         args += ['--targets', base.targets]
     if base.ours_src:
         args += ['--ours-src', base.ours_src]
-    if scenario in ('echo', 'relay', 'relay-redis', 'relay-shared', 'handshakes'):
+    if scenario in ('echo', 'echo-deflate', 'relay', 'relay-redis', 'relay-shared', 'handshakes'):
         args += ['--duration', str(base.duration)]
     opts = parser.parse_args(args)
     opts.out_dir = base.out_dir

@@ -12,11 +12,16 @@ That is only correct while the server itself would write the frame the same
 way at that moment, so :func:`direct_writer` returns a writer that checks, on
 every call, that
 
-- the handshake is complete and no extension (permessage-deflate) was
-  negotiated, since an extension rewrites every frame per connection;
+- the handshake is complete;
 - the connection is open and no close frame has been sent;
 - the transport is not paused: a full write buffer is the server's flow
   control, and the caller must then take the ordinary ASGI path, which waits.
+
+A connection with an extension (permessage-deflate, which browsers ask for)
+cannot take the shared bytes: its frames are compressed with a context of its
+own. Its writer hands the payload to the WebSocket library's own frame encoder
+instead, synchronously, which is what the server's send does minus the
+coroutine, the ASGI message and the wait.
 
 When any check fails the writer returns ``False`` and writes nothing; the
 caller sends the ASGI message instead. The caller must also only use it while
@@ -119,6 +124,12 @@ def _open_state() -> Any:
     return _open
 
 
+def _payload(frame: bytes) -> tuple[int, bytes]:
+    """The opcode and payload of a frame built by :func:`wire_frame`."""
+    size = frame[1]
+    return frame[0] & 0x0F, frame[2 if size < 126 else 4 if size == 126 else 10:]
+
+
 def _write_legacy(send: Any, frame: bytes) -> bool:
     protocol = send.__self__
     transport = protocol.transport
@@ -126,14 +137,18 @@ def _write_legacy(send: Any, frame: bytes) -> bool:
     if (
         protocol._paused
         or protocol.state is not _open
-        or protocol.extensions
         or not protocol.handshake_completed_event.is_set()
         or protocol.closed_event.is_set()
         or protocol.initial_response is not None
         or transport.is_closing()
     ):
         return False
-    transport.write(frame)
+    if protocol.extensions:
+        # permessage-deflate keeps one compression context per connection: the
+        # library's own frame writer encodes the payload with it, in send order.
+        protocol.write_frame_sync(True, *_payload(frame))
+    else:
+        transport.write(frame)
     return True
 
 
@@ -144,7 +159,6 @@ def _write_sansio(send: Any, frame: bytes) -> bool:
     if (
         not protocol.writable.is_set()
         or connection.state is not _open
-        or connection.extensions
         or protocol.close_sent
         or not protocol.handshake_complete
         or protocol.disconnected
@@ -152,14 +166,25 @@ def _write_sansio(send: Any, frame: bytes) -> bool:
         or transport.is_closing()
     ):
         return False
-    transport.write(frame)
+    if connection.extensions:
+        # What uvicorn's own send does, without its coroutine: the connection encodes
+        # the frame with its extensions and hands back the bytes to write.
+        opcode, payload = _payload(frame)
+        if opcode == 1:
+            connection.send_text(payload)
+        else:
+            connection.send_binary(payload)
+        transport.write(b''.join(connection.data_to_send()))
+    else:
+        transport.write(frame)
     return True
 
 
 _NEEDS[_write_legacy] = (
-    ('transport', '_paused', 'state', 'extensions', 'handshake_completed_event', 'closed_event', 'initial_response'),
+    ('transport', '_paused', 'state', 'extensions', 'handshake_completed_event', 'closed_event', 'initial_response',
+     'write_frame_sync'),
 )
 _NEEDS[_write_sansio] = (
     ('transport', 'conn', 'writable', 'close_sent', 'handshake_complete', 'disconnected', 'initial_response'),
-    ('state', 'extensions'),
+    ('state', 'extensions', 'send_text', 'send_binary', 'data_to_send'),
 )

@@ -76,38 +76,63 @@ def _fake_protocol(module: str, qualname: str, **attributes):
 def _legacy():
     completed, closed = asyncio.Event(), asyncio.Event()
     completed.set()
+    encoded = []  # what went through the library's own frame writer: (fin, opcode, payload)
     return _fake_protocol(
         'uvicorn.protocols.websockets.websockets_impl', 'WebSocketProtocol',
         transport=FakeTransport(), _paused=False, state=State.OPEN, extensions=[],
         handshake_completed_event=completed, closed_event=closed, initial_response=None,
+        encoded=encoded, write_frame_sync=lambda fin, opcode, data: encoded.append((fin, opcode, data)),
     )
+
+
+def _fake_sansio_connection():
+    """websockets' sans-I/O connection as far as the writer uses it."""
+    conn = types.SimpleNamespace(state=State.OPEN, extensions=[], encoded=[], out=[])
+
+    def encoder(opcode, name):
+        def send(data):
+            conn.encoded.append((True, opcode, data))
+            conn.out.append(b'<%s %d>' % (name, len(data)))
+        return send
+
+    def data_to_send():
+        out, conn.out = conn.out, []
+        return out
+
+    conn.send_text, conn.send_binary, conn.data_to_send = encoder(1, b'text'), encoder(2, b'binary'), data_to_send
+    return conn
 
 
 def _sansio():
     writable = asyncio.Event()
     writable.set()
+    conn = _fake_sansio_connection()
     return _fake_protocol(
         'uvicorn.protocols.websockets.websockets_sansio_impl', 'WebSocketsSansIOProtocol',
         transport=FakeTransport(), writable=writable, close_sent=False, handshake_complete=True,
-        disconnected=False, initial_response=None,
-        conn=types.SimpleNamespace(state=State.OPEN, extensions=[]),
+        disconnected=False, initial_response=None, conn=conn, encoded=conn.encoded,
     )
 
 
-@pytest.mark.parametrize('make', [_legacy, _sansio], ids=['websockets', 'websockets-sansio'])
-@pytest.mark.parametrize('missing', ['initial_response', 'extensions'])
-def test_a_protocol_missing_an_attribute_gets_the_asgi_path(make, missing):
+@pytest.mark.parametrize(
+    ('make', 'on_conn', 'missing'),
+    [
+        (_legacy, False, 'initial_response'), (_legacy, False, 'extensions'), (_legacy, False, 'write_frame_sync'),
+        (_sansio, False, 'initial_response'), (_sansio, True, 'extensions'), (_sansio, True, 'data_to_send'),
+    ],
+    ids=['websockets-initial_response', 'websockets-extensions', 'websockets-write_frame_sync',
+         'sansio-initial_response', 'sansio-extensions', 'sansio-data_to_send'],
+)
+def test_a_protocol_missing_an_attribute_gets_the_asgi_path(make, on_conn, missing):
     """A uvicorn release that renames an internal must cost speed, not connections."""
     protocol = make()
-    holder = protocol.conn if missing == 'extensions' and hasattr(protocol, 'conn') else protocol
-    delattr(holder, missing)
+    delattr(protocol.conn if on_conn else protocol, missing)
     assert direct_writer(protocol.send) is None
 
 
 LEGACY_REFUSALS = {
     'paused': lambda p: setattr(p, '_paused', True),
     'closing state': lambda p: setattr(p, 'state', State.CLOSING),
-    'deflate': lambda p: p.extensions.append(object()),
     'handshake not done': lambda p: p.handshake_completed_event.clear(),
     'closed': lambda p: p.closed_event.set(),
     'rejected': lambda p: setattr(p, 'initial_response', (403, [], b'')),
@@ -117,7 +142,6 @@ LEGACY_REFUSALS = {
 SANSIO_REFUSALS = {
     'paused': lambda p: p.writable.clear(),
     'closing state': lambda p: setattr(p.conn, 'state', State.CLOSING),
-    'deflate': lambda p: p.conn.extensions.append(object()),
     'close sent': lambda p: setattr(p, 'close_sent', True),
     'handshake not done': lambda p: setattr(p, 'handshake_complete', False),
     'disconnected': lambda p: setattr(p, 'disconnected', True),
@@ -134,6 +158,25 @@ def test_an_open_connection_without_extensions_is_written_directly(make):
     assert write(protocol.send, b'\x81\x01a') is True
     assert write(protocol.send, b'\x81\x01b') is True
     assert protocol.transport.written == [b'\x81\x01a', b'\x81\x01b']
+
+
+@pytest.mark.parametrize('make', [_legacy, _sansio], ids=['websockets', 'websockets-sansio'])
+@pytest.mark.parametrize(
+    'payload', ['', 'a', 'é' * 63, 'x' * 125, 'x' * 126, 'x' * 65535, 'x' * 65536, b'', b'\x00\xff' * 70_000]
+)
+def test_with_an_extension_the_payload_goes_through_the_librarys_encoder(make, payload):
+    """permessage-deflate compresses per connection: the shared frame is taken apart, not written."""
+    protocol = make()
+    (protocol.conn if hasattr(protocol, 'conn') else protocol).extensions.append(object())
+    write = direct_writer(protocol.send)
+    assert write(protocol.send, wire_frame(payload)) is True
+    data = payload.encode() if isinstance(payload, str) else payload
+    assert protocol.encoded == [(True, 1 if isinstance(payload, str) else 2, data)]
+    if hasattr(protocol, 'conn'):  # sans-I/O: the connection's output is what reaches the socket
+        kind = b'text' if isinstance(payload, str) else b'binary'
+        assert protocol.transport.written == [b'<%s %d>' % (kind, len(data))]
+    else:
+        assert protocol.transport.written == []  # the library's writer wrote it
 
 
 @pytest.mark.parametrize(
@@ -171,18 +214,17 @@ async def test_switched_off_every_send_goes_through_asgi_on_a_real_server():
             assert await ws.recv() == 'asgi'
 
 
-async def test_panther_run_without_deflate_gives_browser_like_clients_direct_writes():
-    """docs/deployment.md: clients that ask for permessage-deflate get direct writes once it is off."""
+async def test_panther_run_gives_browser_like_clients_direct_writes_with_or_without_deflate():
+    """docs/deployment.md: a client that asks for permessage-deflate gets direct writes either way."""
     from websockets.asyncio.client import connect
 
-    no_deflate = ['--ws-per-message-deflate', 'false']
-    with serve('tests.apps.ws_server:app', cwd=ROOT, server='panther', args=no_deflate) as server:
-        async with connect(server.ws + '/ws/mode') as ws:  # asks for permessage-deflate, as browsers do
-            assert ws.protocol.extensions == []
-            await ws.send('how?')
-            assert await ws.recv() == 'direct'
-    with serve('tests.apps.ws_server:app', cwd=ROOT, server='panther') as server:
-        async with connect(server.ws + '/ws/mode') as ws:
-            assert [e.name for e in ws.protocol.extensions] == ['permessage-deflate']
-            await ws.send('how?')
-            assert await ws.recv() == 'asgi'
+    for args, extensions in (([], ['permessage-deflate']), (['--ws-per-message-deflate', 'false'], [])):
+        with serve('tests.apps.ws_server:app', cwd=ROOT, server='panther', args=args) as server:
+            async with connect(server.ws + '/ws/mode') as ws:  # asks for permessage-deflate, as browsers do
+                assert [e.name for e in ws.protocol.extensions] == extensions
+                await ws.send('how?')
+                assert await ws.recv() == 'direct'
+            async with connect(server.ws + '/ws/echo') as ws:
+                text = 'compressible ' * 5000
+                await ws.send(text)
+                assert await ws.recv() == text

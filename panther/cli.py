@@ -22,6 +22,8 @@ import click
 from panther.bus.shared import share_between_workers
 from panther.exceptions import ConfigError
 from panther.log_masking import write_uvicorn_log_config
+from panther.servers import ADAPTER_ENV
+from panther.servers.uvicorn import PROTOCOL
 
 
 def load_app(target: str, app_dir: str = '') -> Any:
@@ -66,6 +68,9 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
 def uvicorn_args(target: str, app: Any, extra: list[str]) -> list[str]:
     """uvicorn's argv: the user's options win; panther fills in what the app's limits imply."""
     args = [target, *extra]
+    if not _has_option(extra, '--ws'):
+        # panther's own protocol: uvicorn's sans-I/O one plus the frame fast path (panther.servers.uvicorn).
+        args += ['--ws', PROTOCOL]
     limits = getattr(app, 'limits', None)
     if limits is not None:
         if not _has_option(extra, '--ws-max-size'):
@@ -132,6 +137,9 @@ def run(ctx: click.Context, target: str | None) -> None:
     # --workers N: give the workers a shared-local bus before uvicorn spawns them.
     share_between_workers(extra, getattr(app, 'config', None))
     args = uvicorn_args(target, app, extra)
+    # Read by the banner in every worker: which write path this server gives the app, and why.
+    chosen = _option_value(extra, '--ws')
+    os.environ[ADAPTER_ENV] = 'uvicorn' if chosen is None else f'off: --ws {chosen} was given'
     if not _has_option(args, '--log-config'):
         # Tokens in query strings must not reach the access log; a user's own log config is theirs to mask.
         colors = True if '--use-colors' in args else False if '--no-use-colors' in args else None

@@ -59,8 +59,8 @@ class IdleSweeper:
         idle = [inbound for inbound in self.watched if inbound.last_seen < oldest]
         for inbound in idle:
             self.watched.discard(inbound)
-            connection = inbound.connection
+            outbox = inbound.outbox
             logger.info('closing %s with 1001: no message for %s s (WS_IDLE_TIMEOUT)',
-                        connection.connection_id, self.timeout)
-            connection._close_from_outside(status.WS_1001_GOING_AWAY, IDLE_REASON)
+                        outbox.connection_id, self.timeout)
+            outbox.close_soon(status.WS_1001_GOING_AWAY, IDLE_REASON)
         return len(idle)

@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING
 
 from panther import status
 from panther.types import Message, Receive
+from panther.websocket_state import WebsocketState
 
 if TYPE_CHECKING:
     from panther.limits import Limits
-    from panther.websocket import GenericWebsocket
+    from panther.outbox import Outbox
 
 logger = logging.getLogger('panther')
+
 
 class TokenBucket:
     """``rate`` tokens per second, at most ``burst`` saved up; starts full."""
@@ -48,11 +50,11 @@ class TokenBucket:
 class Inbound:
     """A ``receive`` callable that applies the rate limit and records activity."""
 
-    __slots__ = ('bucket', 'connection', 'last_seen', 'receive')
+    __slots__ = ('bucket', 'last_seen', 'outbox', 'receive')
 
-    def __init__(self, connection: GenericWebsocket, receive: Receive, limits: Limits) -> None:
+    def __init__(self, outbox: Outbox, receive: Receive, limits: Limits) -> None:
         now = monotonic()
-        self.connection = connection
+        self.outbox = outbox
         self.receive = receive
         self.last_seen = now
         rate = limits.rate_limit
@@ -68,9 +70,9 @@ class Inbound:
         return message
 
     async def _over_rate(self) -> None:
-        connection = self.connection
-        if connection.is_connected:
-            logger.info('closing %s with 1008: over WS_RATE_LIMIT', connection.connection_id)
-            # The receive loop skips messages once the state is no longer CONNECTED,
+        outbox = self.outbox
+        if outbox.state is WebsocketState.OPEN:
+            logger.info('closing %s with 1008: over WS_RATE_LIMIT', outbox.connection_id)
+            # The receive loop skips messages once the state is no longer OPEN,
             # so this message and any that follow never reach the handler.
-            await connection._send_close(status.WS_1008_POLICY_VIOLATION, 'rate limit exceeded')
+            await outbox.close(status.WS_1008_POLICY_VIOLATION, 'rate limit exceeded')

@@ -23,14 +23,16 @@ from panther.exceptions import APIError, NotFoundAPIError, UpgradeRequiredAPIErr
 from panther.guards import as_guard
 from panther.limits import Limits
 from panther.origins import hijacking_warning
+from panther.outbox import refuse_handshake
 from panther.request import Request
 from panther.resources import close_resources, open_resources
 from panther.response import Response
 from panther.routing import Router
 from panther.runtime import Runtime
+from panther.servers import write_path
 from panther.types import Receive, Scope, Send
 from panther.websocket import GenericWebsocket
-from panther.websocket_endpoint import WebsocketEndpoint, reject_handshake
+from panther.websocket_endpoint import WebsocketEndpoint
 
 logger = logging.getLogger('panther')
 
@@ -131,10 +133,10 @@ class Panther:
             if message['type'] == 'websocket.connect':
                 logger.info('WebSocket %s rejected: %s', scope['path'],
                             'not a WebSocket route' if matched else 'no such route')
-                await reject_handshake(send)
+                await refuse_handshake(send, scope, 404, 'Not Found')
             return
         runtime = self.runtime
-        if not runtime.worker_id:
+        if not runtime.started:
             await runtime.start()
         await endpoint(scope, receive, send, matched[1], runtime)  # type: ignore[index]
 
@@ -210,6 +212,7 @@ class Panther:
             f'panther {self.name!r} ready (pid {os.getpid()}, worker {self.runtime.worker_id}): '
             f'{len(self.router.routes)} routes, {ws_routes} WebSocket; websocket backend: {bus}',
             f'  auth: http {auth(config.AUTHENTICATION)}, websocket {auth(config.WS_AUTHENTICATION)}',
+            f'  writes: {write_path(limits.direct_write)}',
             f'  limits: message {size(limits.max_message_size)}, rate {off(limits.rate_limit, "/s")},'
             f' send queue {limits.send_queue_size}, idle {off(limits.idle_timeout, "s")},'
             f' ping {off(limits.ping_interval, "s")}, connections {off(limits.max_connections)}, origins {origins}',

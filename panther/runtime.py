@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from panther import envelope
 from panther.bus import Bus, choose_bus
-from panther.closing import abort_transport
 from panther.connection_ids import new_worker_id, owner_of
-from panther.direct_write import wire_frame
+from panther.frames import wire_frame
+from panther.outbox import text_or_bytes_message
 from panther.registry import Registry
-from panther.serialization import dumps_text
+from panther.serialization import encode_payload
 
 if TYPE_CHECKING:
     from panther.idle import IdleSweeper
@@ -36,25 +36,6 @@ def current() -> Runtime:
     if _current is None:
         raise RuntimeError('no panther app has been built in this process: create Panther(...) first')
     return _current
-
-
-def encode_payload(data: Any) -> str | bytes:
-    """What a frame carries: ``str`` as text, bytes as binary, anything else as JSON text."""
-    kind = type(data)
-    if kind is str or kind is bytes:
-        return data
-    if isinstance(data, bytearray | memoryview):
-        return bytes(data)
-    if isinstance(data, str):
-        return str(data)
-    return dumps_text(data)
-
-
-def frame(payload: str | bytes) -> dict[str, Any]:
-    """The ASGI message that sends ``payload`` (servers only read it, so it may be shared)."""
-    if type(payload) is str:
-        return {'type': 'websocket.send', 'text': payload}
-    return {'type': 'websocket.send', 'bytes': payload}
 
 
 class Runtime:
@@ -74,6 +55,11 @@ class Runtime:
         # Where the app was built: workers forked from here (gunicorn --preload) share a bus.
         self.built_pid = os.getpid()
         self.share_token = secrets.token_hex(4)
+
+    @property
+    def started(self) -> bool:
+        """True once the bus is running (the lifespan or the first connection started it)."""
+        return bool(self.worker_id) and self._started is not None and self._started.is_set()
 
     def make_current(self) -> None:
         global _current
@@ -111,9 +97,8 @@ class Runtime:
         if self.idle is not None:
             await self.idle.stop()
             self.idle = None
-        connections = list(self.registry.connections.values())
-        for connection in connections:
-            connection._close_from_outside(code, reason)
+        for outbox in list(self.registry.connections.values()):
+            outbox.close_soon(code, reason)
         # Polling keeps the registry free of shutdown bookkeeping on the hot path.
         while self.registry.connections and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
@@ -122,8 +107,8 @@ class Runtime:
             stuck = list(self.registry.connections.values())
             logger.warning('%d connection(s) still open after WS_SHUTDOWN_TIMEOUT (%s s): aborting them',
                            len(stuck), self.limits.shutdown_timeout)
-            for connection in stuck:
-                abort_transport(connection._asgi_send)
+            for outbox in stuck:
+                outbox.abandon()
             grace = loop.time() + 0.5
             while self.registry.connections and loop.time() < grace:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
@@ -143,9 +128,9 @@ class Runtime:
         payload = encode_payload(data)
         # Ids are unique across workers: a live local connection is found without parsing the id.
         if type(connection_id) is str:
-            connection = self.registry.connections.get(connection_id)
-            if connection is not None:
-                connection._push(payload)
+            outbox = self.registry.connections.get(connection_id)
+            if outbox is not None:
+                outbox.push(payload)
                 return
         owner = owner_of(connection_id)
         if owner == self.worker_id:
@@ -158,11 +143,11 @@ class Runtime:
     async def close(self, connection_id: str, code: int, reason: str) -> None:
         owner = owner_of(connection_id)
         if owner == self.worker_id:
-            connection = self.registry.connections.get(connection_id)
-            if connection is None:
+            outbox = self.registry.connections.get(connection_id)
+            if outbox is None:
                 logger.debug('close of %s dropped: no such live connection', connection_id)
             else:
-                connection._close_from_outside(code, reason)
+                outbox.close_soon(code, reason)
         elif owner is None:
             logger.debug('close of %r dropped: not a panther connection id', connection_id)
         else:
@@ -174,16 +159,25 @@ class Runtime:
         await self._bus().group_send(name, envelope.encode_group(name, payload, exclude))
 
     async def group_members(self, name: str) -> list[str]:
-        local = list(self.registry.groups.get(name, ()))
-        return local + await self._bus().group_members(name)
+        return self.registry.members(name) + await self._bus().group_members(name)
 
     async def join(self, name: str, connection_id: str) -> None:
-        self.registry.join(name, connection_id)
-        await self._bus().group_add(name, connection_id)
+        if self.registry.join(name, connection_id):
+            await self._bus().group_add(name, connection_id)
 
     async def leave(self, name: str, connection_id: str) -> None:
-        self.registry.discard(name, connection_id)
-        await self._bus().group_discard(name, connection_id)
+        if self.registry.discard(name, connection_id):
+            await self._bus().group_discard(name, connection_id)
+
+    async def forget(self, connection_id: str) -> list[str]:
+        """A connection ended: drop it and its memberships here and on the bus; returns its groups."""
+        names = self.registry.remove(connection_id)
+        for name in names:
+            try:
+                await self._bus().group_discard(name, connection_id)
+            except Exception:
+                logger.exception('could not leave group %r for %s', name, connection_id)
+        return names
 
     def deliver(self, raw: bytes) -> None:
         """Called by the bus in the owning worker; never raises into the bus listener."""
@@ -197,27 +191,27 @@ class Runtime:
         if kind in (envelope.GROUP_TEXT, envelope.GROUP_BYTES):
             self._deliver_group(message.target, message.payload, message.exclude)
             return
-        connection = self.registry.connections.get(message.target)
-        if connection is None:
+        outbox = self.registry.connections.get(message.target)
+        if outbox is None:
             logger.debug('bus message for %s dropped: no such live connection', message.target)
         elif kind == envelope.CLOSE:
-            connection._close_from_outside(message.code, message.payload)  # type: ignore[arg-type]
+            outbox.close_soon(message.code, message.payload)  # type: ignore[arg-type]
         else:
-            connection._push(message.payload)
+            outbox.push(message.payload)
 
     def _deliver_group(self, name: str, payload: str | bytes, exclude: tuple[str, ...]) -> None:
         members = self.registry.groups.get(name)
         if not members:
             return
         connections = self.registry.connections
-        message = frame(payload)  # one ASGI message and one wire frame shared by every member
-        wire = wire_frame(payload)
+        message = text_or_bytes_message(payload)  # one ASGI message and one wire frame shared by every member
+        frame = wire_frame(payload)
         for connection_id in tuple(members):
             if connection_id in exclude:
                 continue
-            connection = connections.get(connection_id)
-            if connection is not None:
-                connection._push_frame(message, wire)
+            outbox = connections.get(connection_id)
+            if outbox is not None:
+                outbox.push_message(message, frame)
 
     def _bus(self) -> Bus:
         if self.bus is None:

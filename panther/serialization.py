@@ -45,4 +45,16 @@ def dumps_text(value: Any) -> str:
     return dumps(value).decode()
 
 
+def encode_payload(data: Any) -> str | bytes:
+    """What a WebSocket frame carries: ``str`` as text, bytes as binary, anything else as JSON text."""
+    kind = type(data)
+    if kind is str or kind is bytes:
+        return data
+    if isinstance(data, bytearray | memoryview):
+        return bytes(data)
+    if isinstance(data, str):
+        return str(data)
+    return dumps_text(data)
+
+
 loads = orjson.loads

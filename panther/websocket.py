@@ -19,20 +19,16 @@ Write one class per endpoint and route it like an API::
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import deque
 from typing import Any
 
 from panther import runtime as _runtime
 from panther import status
 from panther.base_request import BaseRequest
-from panther.closing import arm_close_watchdog
 from panther.connection_ids import new_connection_id
-from panther.coroutines import finish_coroutine
-from panther.direct_write import DirectWriter, direct_writer, wire_frame
-from panther.runtime import encode_payload, frame
-from panther.types import Message, Send
+from panther.outbox import Outbox
+from panther.serialization import encode_payload
+from panther.types import Scope
 from panther.websocket_state import WebsocketState, check
 
 __all__ = [
@@ -45,10 +41,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger('panther')
-
-_CONNECTING = WebsocketState.CONNECTING
-_CONNECTED = WebsocketState.CONNECTED
-_CLOSED = WebsocketState.CLOSED
 
 
 class GenericWebsocket(BaseRequest):
@@ -67,44 +59,17 @@ class GenericWebsocket(BaseRequest):
     # still get a __dict__ for their own attributes.
     __slots__ = (
         '__dict__',
-        '_asgi_send',
-        '_close_code',
-        '_close_watchdog',
-        '_closed_by_app',
-        '_closed_here',
         '_cookies',
-        '_direct',
-        '_groups',
+        '_final_groups',
         '_headers',
-        '_limits',
         '_outbox',
         '_query_params',
         '_runtime',
-        '_state',
-        '_writer',
-        '_writing',
         'connection_id',
         'path_variables',
         'scope',
         'user',
     )
-
-    def _setup(self, scope: Any, send: Send, runtime: _runtime.Runtime) -> None:
-        self._bind(scope)
-        self._asgi_send = send
-        self._runtime = runtime
-        self._limits = runtime.limits
-        self._state = _CONNECTING
-        self._closed_by_app = False
-        self._closed_here = False
-        self._close_code: int | None = None
-        self._close_watchdog: asyncio.TimerHandle | None = None
-        self._outbox: deque[Message] | None = None
-        self._writing = False
-        self._writer: asyncio.Task[None] | None = None
-        self._groups: set[str] | None = None
-        self._direct: DirectWriter | None = None
-        self.connection_id: str | None = None
 
     # -- hooks users override --------------------------------------------------
 
@@ -115,41 +80,44 @@ class GenericWebsocket(BaseRequest):
         """Called for every incoming message."""
 
     async def disconnect(self, code: int) -> None:
-        """Called exactly once when an accepted connection ends, whoever ended it."""
+        """Called exactly once when an accepted connection ends, whoever ended it.
+
+        The connection has already left its groups: ``group_members()`` no longer
+        lists it, while ``self.groups`` still names the groups it was in.
+        """
 
     # -- state ----------------------------------------------------------------
 
     @property
     def state(self) -> WebsocketState:
-        return self._state
+        """CONNECTING, OPEN, CLOSING or CLOSED (:mod:`panther.websocket_state`)."""
+        return self._outbox.state
 
     @property
     def is_connected(self) -> bool:
-        return self._state is _CONNECTED
+        """True while sends reach the client (accepted, and nobody has closed yet)."""
+        return self._outbox.state is WebsocketState.OPEN
 
     # -- actions ----------------------------------------------------------------
 
     async def accept(self, subprotocol: str | None = None, headers: dict[str, str] | None = None) -> None:
-        """Complete the handshake; ``self.connection_id`` is set from here on."""
-        check('accept()', self._state, (_CONNECTING,))
-        message: dict[str, Any] = {'type': 'websocket.accept', 'subprotocol': subprotocol}
-        if headers:
-            message['headers'] = [(k.lower().encode('latin-1'), v.encode('latin-1')) for k, v in headers.items()]
+        """Complete the handshake; ``self.connection_id`` is set from here on.
+
+        ``subprotocol`` is the one chosen from those the client offered;
+        ``headers`` are extra response headers. Raises ``WebsocketStateError``
+        when called twice or after ``close()``.
+        """
+        outbox = self._outbox
+        check('accept()', outbox.state, (WebsocketState.CONNECTING,))
+        pairs = [(k.lower().encode('latin-1'), v.encode('latin-1')) for k, v in headers.items()] if headers else []
         runtime = self._runtime
-        if not runtime.worker_id or runtime._started is None or not runtime._started.is_set():
+        if not runtime.started:
             await runtime.start()
-        try:
-            await self._asgi_send(message)
-        except OSError:
-            # The peer left during the handshake: nothing to register, but disconnect() still runs.
-            self.connection_id = new_connection_id(runtime.worker_id)
-            self._peer_gone()
-            return
-        self.connection_id = new_connection_id(runtime.worker_id)
-        self._state = _CONNECTED
-        if self._limits.direct_write:
-            self._direct = direct_writer(self._asgi_send)
-        runtime.registry.add(self)
+        accepted = await outbox.accept(subprotocol, pairs)
+        # Set even when the peer left during the handshake, so disconnect() still runs.
+        self.connection_id = outbox.connection_id = new_connection_id(runtime.worker_id)
+        if accepted:
+            runtime.registry.add(self.connection_id, outbox)
 
     async def send(self, data: Any = None) -> None:
         """Send ``data``: ``str`` as a text frame, ``bytes`` as binary, anything else as JSON text.
@@ -157,221 +125,56 @@ class GenericWebsocket(BaseRequest):
         Sends are delivered in order with every other send to this connection,
         including those from ``send_message_to_websocket``. Once the peer has left
         or the connection was closed from outside, a send is dropped quietly, so a
-        long-running loop should check ``self.is_connected``; a send after this
-        connection's own ``close()`` raises ``WebsocketStateError``.
+        long-running loop should check ``self.is_connected``; a send before
+        ``accept()`` or after this connection's own ``close()`` raises
+        ``WebsocketStateError``.
         """
-        if self._state is not _CONNECTED:
-            if self._state is _CLOSED and not self._closed_here:
-                # Closed by the peer, from outside or by a limit: not a bug in the caller.
-                logger.debug('send on %s dropped: the connection has ended', self.connection_id)
-                return
-            check('send()', self._state, (_CONNECTED,))
         kind = type(data)
-        if kind is not str and kind is not bytes:
-            data = encode_payload(data)
-        if self._writing or self._outbox:
-            self._enqueue(frame(data))
-            return
-        # Nothing queued or in flight: the frame may go straight to the socket, else
-        # the ASGI send is awaited here, so the connection's own sends cost no task.
-        direct = self._direct
-        if direct is not None and direct(self._asgi_send, wire_frame(data)):
-            return
-        message = frame(data)
-        self._writing = True
-        try:
-            await self._asgi_send(message)
-        except OSError:
-            self._peer_gone()
-        finally:
-            self._writing = False
-            if self._outbox and self._writer is None:
-                self._writer = asyncio.get_running_loop().create_task(self._flush())
+        await self._outbox.send(data if kind is str or kind is bytes else encode_payload(data))
 
     async def close(self, code: int = status.WS_1000_NORMAL_CLOSURE, reason: str = '') -> None:
-        """Close the connection, or reject the handshake if it was not accepted yet."""
-        if self._state is _CLOSED and not self._closed_here:
-            return  # the peer, an outside close or a limit went first; nothing left to close
-        check('close()', self._state, (_CONNECTING, _CONNECTED))
-        self._closed_here = True
-        await self._send_close(code, reason)
+        """Close the connection after what was sent before, or reject the handshake if not accepted yet.
 
-    async def _send_close(self, code: int, reason: str) -> None:
-        """Close after every queued send (the framework's own closes: crash, limits)."""
-        if self._state is _CLOSED:
-            return
-        message = {'type': 'websocket.close', 'code': code, 'reason': reason}
-        was_connecting = self._state is _CONNECTING
-        self._state = _CLOSED
-        self._closed_by_app = True
-        self._close_code = code
-        self._start_close_clock()
-        if was_connecting or not (self._writing or self._outbox):
-            try:
-                await self._asgi_send(message)
-            except OSError:
-                logger.debug('close of %s: the peer had already gone', self.connection_id)
-        else:
-            self._enqueue(message, force=True)
+        Raises ``WebsocketStateError`` when this connection already closed itself.
+        """
+        await self._outbox.close(code, reason, by_handler=True)
 
     async def join_group(self, name: str) -> None:
         """Join group ``name``; ``send_message_to_group(name, ...)`` then reaches this connection."""
-        check('join_group()', self._state, (_CONNECTED,))
-        if self._groups is None:
-            self._groups = set()
-        if name not in self._groups:
-            self._groups.add(name)
-            await self._runtime.join(name, self.connection_id)  # type: ignore[arg-type]
+        check('join_group()', self._outbox.state, (WebsocketState.OPEN,))
+        await self._runtime.join(name, self.connection_id)  # type: ignore[arg-type]
 
     async def leave_group(self, name: str) -> None:
         """Leave group ``name`` (no error if not a member)."""
-        if self._groups and name in self._groups:
-            self._groups.discard(name)
-            await self._runtime.leave(name, self.connection_id)  # type: ignore[arg-type]
+        if self.connection_id is not None:
+            await self._runtime.leave(name, self.connection_id)
 
     @property
     def groups(self) -> frozenset[str]:
-        return frozenset(self._groups or ())
+        """The groups this connection is in (in ``disconnect``: the groups it was in)."""
+        if self._final_groups is not None:
+            return self._final_groups
+        if self.connection_id is None:
+            return frozenset()
+        return self._runtime.registry.groups_of(self.connection_id)
 
-    # -- the outgoing queue (internal) --------------------------------------------
 
-    def _push(self, payload: str | bytes) -> None:
-        """A send from outside this connection's task: queue it, never wait."""
-        self._push_frame(frame(payload), None if self._direct is None else wire_frame(payload))
+def open_connection(
+    cls: type[GenericWebsocket], scope: Scope, outbox: Outbox, runtime: _runtime.Runtime
+) -> GenericWebsocket:
+    """An instance of the user's class for one handshake (``panther.websocket_endpoint`` calls it)."""
+    connection = cls()
+    connection._bind(scope)
+    connection._outbox = outbox
+    connection._runtime = runtime
+    connection._final_groups = None
+    connection.connection_id = None
+    return connection
 
-    def _push_frame(self, message: Message, wire: bytes | None = None) -> None:
-        """``_push`` of a ready ASGI message; a group send shares one (and its ``wire`` frame) among all members."""
-        if self._state is not _CONNECTED:
-            logger.debug('send to %s dropped: connection is %s', self.connection_id, self._state.value)
-            return
-        # Nothing queued or in flight: the frame may go straight to the socket (panther.direct_write).
-        if wire is not None and not self._outbox and not self._writing and self._writer is None:
-            direct = self._direct
-            if direct is not None and direct(self._asgi_send, wire):
-                return
-        self._enqueue(message)
 
-    def _enqueue(self, message: Message, force: bool = False) -> None:
-        outbox = self._outbox
-        if not outbox and not self._writing and self._writer is None:
-            self._write_now(message)
-            return
-        if outbox is None:
-            # Only connections that ever had to queue pay for a deque.
-            outbox = self._outbox = deque()
-        if not force and len(outbox) >= self._limits.send_queue_size:
-            self._overflow()
-            return
-        outbox.append(message)
-        if not self._writing and self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._flush())
-
-    def _write_now(self, message: Message) -> None:
-        """Write from a caller that must not wait, without a task when the server need not wait either.
-
-        A server's send usually completes without suspending (the socket buffer has
-        room), so stepping its coroutine once here finishes the write; a broadcast to
-        10,000 members then costs no task at all. Only a send that has to wait for
-        the client is handed to a writer task, which then drains the outbox as usual.
-        """
-        coroutine = self._asgi_send(message)
-        self._writing = True
-        try:
-            waiting_on = coroutine.send(None)
-        except StopIteration:
-            self._writing = False
-            return
-        except OSError as exc:
-            self._writing = False
-            logger.debug('writing to %s failed, the peer has gone: %r', self.connection_id, exc)
-            self._peer_gone()
-            return
-        except Exception:
-            self._writing = False
-            logger.exception('writing to %s failed', self.connection_id)
-            self._peer_gone()
-            return
-        self._writer = asyncio.get_running_loop().create_task(self._finish_write(coroutine, waiting_on))
-
-    async def _finish_write(self, coroutine: Any, waiting_on: Any) -> None:
-        try:
-            await finish_coroutine(coroutine, waiting_on)
-        except OSError as exc:
-            logger.debug('writing to %s failed, the peer has gone: %r', self.connection_id, exc)
-            self._peer_gone()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception('writing to %s failed', self.connection_id)
-            self._peer_gone()
-        else:
-            if self._writer is asyncio.current_task():
-                await self._flush()
-                return
-        if self._writer is asyncio.current_task():
-            self._writing = False
-            self._writer = None
-
-    async def _flush(self) -> None:
-        self._writing = True
-        outbox = self._outbox
-        send = self._asgi_send
-        try:
-            while outbox:
-                await send(outbox.popleft())
-        except OSError as exc:
-            logger.debug('writing to %s failed, the peer has gone: %r', self.connection_id, exc)
-            self._peer_gone()
-        except Exception:
-            logger.exception('writing to %s failed', self.connection_id)
-            self._peer_gone()
-        finally:
-            # Only the current writer resets the flags; a cancelled one must not clear a successor's.
-            if self._writer is asyncio.current_task():
-                self._writing = False
-                self._writer = None
-
-    def _overflow(self) -> None:
-        size = self._limits.send_queue_size
-        logger.warning(
-            'closing %s with 1013: %d messages wait to be sent (WS_SEND_QUEUE_SIZE); the client is too slow',
-            self.connection_id, size,
-        )
-        self._state = _CLOSED
-        self._closed_by_app = True
-        self._close_code = status.WS_1013_TRY_AGAIN_LATER
-        self._start_close_clock()
-        if self._outbox:
-            self._outbox.clear()
-        # Whatever write is in flight finishes first and the close follows it: two
-        # concurrent ASGI sends could reach the socket in either order. The server's
-        # own write buffer wait is the only thing the close waits behind.
-        self._enqueue({'type': 'websocket.close', 'code': status.WS_1013_TRY_AGAIN_LATER,
-                       'reason': 'send queue full'}, force=True)
-
-    def _close_from_outside(self, code: int, reason: str) -> None:
-        """``close_websocket_connection``: ordered after every send queued before it."""
-        if self._state is not _CONNECTED:
-            logger.debug('close of %s dropped: connection is %s', self.connection_id, self._state.value)
-            return
-        self._state = _CLOSED
-        self._closed_by_app = True
-        self._close_code = code
-        self._start_close_clock()
-        self._enqueue({'type': 'websocket.close', 'code': code, 'reason': reason}, force=True)
-
-    def _start_close_clock(self) -> None:
-        """A close can wait forever behind writes to a peer that does not read: bound it (panther.closing)."""
-        if self._close_watchdog is None and self.connection_id is not None:
-            self._close_watchdog = arm_close_watchdog(self._asgi_send, self._limits.close_timeout,
-                                                      self.connection_id)
-
-    def _peer_gone(self) -> None:
-        if self._outbox:
-            self._outbox.clear()  # nobody will read them
-        if self._state is not _CLOSED:
-            self._state = _CLOSED
-            self._closed_by_app = False
+def remember_groups(connection: GenericWebsocket, groups: list[str]) -> None:
+    """Remember the groups a finished connection was in, for ``self.groups`` inside ``disconnect``."""
+    connection._final_groups = frozenset(groups)
 
 
 #: The same class under the name the reference documentation also uses.
@@ -380,7 +183,7 @@ Websocket = GenericWebsocket
 
 async def _started() -> _runtime.Runtime:
     runtime = _runtime.current()
-    if not runtime.worker_id:
+    if not runtime.started:
         await runtime.start()
     return runtime
 
@@ -393,7 +196,7 @@ async def send_message_to_websocket(connection_id: str, data: Any) -> None:
         await send_message_to_websocket(connection_id='7e82d57c9ec0478787b01916910a9f45', data='hi')
     """
     runtime = _runtime.current()
-    if not runtime.worker_id:
+    if not runtime.started:
         await runtime.start()
     await runtime.send(connection_id, data)
 

@@ -10,6 +10,7 @@ size check and the user's ``receive``.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from typing import Any
@@ -18,14 +19,15 @@ from pydantic import BaseModel, ValidationError
 
 from panther import status
 from panther.converters import ArgumentPlan, PathVariableError, build_plan
-from panther.exceptions import AuthenticationAPIError, ConfigError
+from panther.exceptions import APIError, AuthenticationAPIError, ConfigError
 from panther.guards import Guard, as_guard, as_guards, guard_name, static_attr
 from panther.idle import IdleSweeper
 from panther.inbound import Inbound
 from panther.origins import origin_allowed, origin_of
+from panther.outbox import Outbox, refuse_handshake
 from panther.runtime import Runtime
 from panther.types import Receive, Scope, Send
-from panther.websocket import GenericWebsocket
+from panther.websocket import GenericWebsocket, open_connection, remember_groups
 from panther.websocket_state import WebsocketState
 
 logger = logging.getLogger('panther')
@@ -91,14 +93,14 @@ class WebsocketEndpoint:
         if not origin_allowed(scope, limits.allowed_origins):
             logger.info('WebSocket %s rejected: origin %r not in WS_ALLOWED_ORIGINS',
                         scope['path'], origin_of(scope))
-            await reject_handshake(send)
+            await refuse_handshake(send, scope, 403, 'Origin not allowed')
             return
         # Counted from here rather than from accept(), so a burst of concurrent
         # handshakes cannot all pass the check while their auth is still running.
         if limits.max_connections is not None and runtime.admitted >= limits.max_connections:
             logger.warning('WebSocket %s rejected: WS_MAX_CONNECTIONS (%d) reached',
                            scope['path'], limits.max_connections)
-            await reject_handshake(send)
+            await refuse_handshake(send, scope, 503, 'Too many connections')
             return
         runtime.admitted += 1
         try:
@@ -109,18 +111,20 @@ class WebsocketEndpoint:
     async def _handle(
         self, scope: Scope, receive: Receive, send: Send, raw: dict[str, str], runtime: Runtime
     ) -> None:
-        connection = self.cls()
-        connection._setup(scope, send, runtime)
+        limits = runtime.limits
+        outbox = Outbox(send, scope, limits.send_queue_size, limits.close_timeout, limits.direct_write)
+        connection = open_connection(self.cls, scope, outbox, runtime)
         try:
             kwargs = self.plan.convert(raw)
         except PathVariableError as exc:
             logger.info('WebSocket %s rejected: %s', scope['path'], exc)
-            await reject_handshake(send)
+            await outbox.refuse(400, str(exc))
             return
         connection.path_variables = kwargs
 
-        if not await self._authenticate(connection) or not await self._authorize(connection):
-            await reject_handshake(send)
+        refusal = await self._authenticate(connection) or await self._authorize(connection)
+        if refusal is not None:
+            await outbox.refuse(*refusal)
             return
 
         # What disconnect() hears if the task is cancelled: servers do that when their
@@ -131,56 +135,67 @@ class WebsocketEndpoint:
                 await connection.connect(**kwargs)
             except Exception:
                 logger.exception('%s.connect() raised; connection closed with 1011', self.cls.__qualname__)
-                await self._crash(connection)
-            if connection._state is WebsocketState.CONNECTING:
-                logger.debug('%s.connect() did not accept; handshake rejected', self.cls.__qualname__)
-                await reject_handshake(send)
+                await self._crash(outbox)
+            if outbox.state is WebsocketState.CONNECTING:
+                logger.info('WebSocket %s rejected: %s.connect() did not accept', scope['path'],
+                            self.cls.__qualname__)
+                await outbox.refuse(403, 'Forbidden')
                 return
             if connection.connection_id is None:
                 return  # closed (rejected) inside connect() before accepting
             # Even when connect() already closed, wait for the peer's side of the closing
             # handshake, so every accepted connection ends through the same path.
-            code = await self._serve(connection, receive)
+            code = await self._serve(connection, outbox, receive, runtime)
         finally:
             # Also when the task is cancelled: disconnect() runs and the registry forgets it.
-            await self._finish(connection, code)
+            await self._finish(connection, outbox, code, runtime)
 
-    async def _serve(self, connection: GenericWebsocket, receive: Receive) -> int:
+    async def _serve(self, connection: GenericWebsocket, outbox: Outbox, receive: Receive, runtime: Runtime) -> int:
         """Run the receive loop until the connection ends; returns the close code.
 
         The choice between the bare loop and the one under rate/idle limits is made
         here, once per connection, so an unlimited app pays nothing per message.
         """
-        limits = connection._limits
+        limits = runtime.limits
         sweeper = None
         if limits.watches_inbound:
-            receive = inbound = Inbound(connection, receive, limits)
+            receive = inbound = Inbound(outbox, receive, limits)
             if limits.idle_timeout is not None:
-                runtime = connection._runtime
                 sweeper = runtime.idle
                 if sweeper is None:
                     sweeper = runtime.idle = IdleSweeper(limits.idle_timeout)
                 sweeper.watch(inbound)
         try:
-            return await self._receive_loop(connection, receive)
+            return await self._receive_loop(connection, outbox, receive, limits.max_message_size)
+        except asyncio.CancelledError:
+            if not outbox.abandoned:
+                # The server is shutting down and cancels its connections (hypercorn at once, uvicorn
+                # after --timeout-graceful-shutdown): still tell the client it is "going away".
+                await _going_away(outbox)
+                raise
+            # The outbox gave up on a peer that would not finish closing (no way to abort it
+            # on this server): end as if the disconnect had come; the server closes the transport.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            return outbox.ended(status.WS_1006_ABNORMAL_CLOSURE)
         finally:
             if sweeper is not None:
                 sweeper.forget(inbound)
-            watchdog = connection._close_watchdog
-            if watchdog is not None:
-                watchdog.cancel()  # it ended in time: nothing to abort
 
-    async def _receive_loop(self, connection: GenericWebsocket, receive: Receive) -> int:
+    async def _receive_loop(
+        self, connection: GenericWebsocket, outbox: Outbox, receive: Receive, max_size: int
+    ) -> int:
         """The per-message loop; returns the close code."""
         handler = connection.receive
         model = self.model
-        max_size = connection._limits.max_message_size
         text_safe = max_size // 4  # a str of this many characters cannot exceed max_size bytes in UTF-8
+        open_ = WebsocketState.OPEN
         while True:
             message = await receive()
             kind = message['type']
             if kind == 'websocket.receive':
-                if connection._state is not WebsocketState.CONNECTED:
+                if outbox.state is not open_:
                     continue  # closing: late messages from the peer are ignored
                 data = message.get('text')
                 if data is None:
@@ -190,7 +205,7 @@ class WebsocketEndpoint:
                     too_big = len(data) > text_safe and (len(data) > max_size or len(data.encode()) > max_size)
                 if too_big:
                     logger.info('closing %s with 1009: message over WS_MAX_MESSAGE_SIZE', connection.connection_id)
-                    await connection._send_close(status.WS_1009_MESSAGE_TOO_BIG, 'message too big')
+                    await outbox.close(status.WS_1009_MESSAGE_TOO_BIG, 'message too big')
                     continue
                 try:
                     if model is None:
@@ -200,10 +215,9 @@ class WebsocketEndpoint:
                 except Exception:
                     logger.exception('%s.receive() raised; connection %s closed with 1011',
                                      self.cls.__qualname__, connection.connection_id)
-                    await self._crash(connection)
+                    await self._crash(outbox)
             elif kind == 'websocket.disconnect':
-                code = connection._close_code if connection._closed_by_app else None
-                return code or message.get('code', status.WS_1005_NO_STATUS_RCVD)
+                return outbox.ended(message.get('code', status.WS_1005_NO_STATUS_RCVD))
 
     async def _receive_typed(self, connection: GenericWebsocket, model: type[BaseModel], data: Any) -> None:
         try:
@@ -213,71 +227,74 @@ class WebsocketEndpoint:
             return
         await connection.receive(value)  # type: ignore[arg-type]
 
-    async def _authenticate(self, connection: GenericWebsocket) -> bool:
+    async def _authenticate(self, connection: GenericWebsocket) -> tuple[int, str] | None:
+        """None when the handshake may go on, else the refusal's ``(status, detail)``."""
         auth = self.auth
         if auth is None:
             auth = self.default_auth
             if auth is None or not connection.has_credentials():
-                return True
+                return None
         try:
             connection.user = await auth(connection)
-        except AuthenticationAPIError:
+        except AuthenticationAPIError as exc:
             # The authentication logged its own one-line reason.
             logger.debug('WebSocket %s rejected by authentication', connection.path)
-            return False
+            return 401, _detail(exc, 'Authentication Error')
+        except APIError as exc:
+            # Not the client's fault (e.g. 503: a service the check needs is down): say so, with its status.
+            logger.error('WebSocket %s refused with %d: %s', connection.path, exc.status_code,
+                         _detail(exc, 'Service Unavailable'))
+            return exc.status_code, _detail(exc, 'Service Unavailable')
         except Exception as exc:
             logger.error('%s Error: "%s"', guard_name(auth), str(exc) or type(exc).__name__)
-            return False
-        return True
+            return 401, 'Authentication Error'
+        return None
 
-    async def _authorize(self, connection: GenericWebsocket) -> bool:
+    async def _authorize(self, connection: GenericWebsocket) -> tuple[int, str] | None:
+        """None when every permission allows the handshake, else the refusal's ``(status, detail)``."""
         for permission in self.permissions:
             try:
                 allowed = await permission(connection)
             except Exception:
                 logger.exception('permission %r raised; handshake rejected', permission)
-                return False
+                return 403, 'Permission Denied'
             if not allowed:
                 logger.info('WebSocket %s rejected by permission %s', connection.path,
                             getattr(permission, '__qualname__', type(permission).__qualname__))
-                return False
-        return True
+                return 403, 'Permission Denied'
+        return None
 
-    async def _crash(self, connection: GenericWebsocket) -> None:
+    async def _crash(self, outbox: Outbox) -> None:
         """Close with 1011 (before accept: reject), after whatever was already queued."""
         try:
-            await connection._send_close(status.WS_1011_INTERNAL_ERROR, 'Internal Server Error')
+            await outbox.close(status.WS_1011_INTERNAL_ERROR, 'Internal Server Error')
         except Exception:
-            logger.debug('could not close crashed connection %s', connection.connection_id, exc_info=True)
+            logger.debug('could not close crashed connection %s', outbox.connection_id, exc_info=True)
 
-    async def _finish(self, connection: GenericWebsocket, code: int) -> None:
-        """Run ``disconnect`` once and forget the connection, however it ended."""
+    async def _finish(self, connection: GenericWebsocket, outbox: Outbox, code: int, runtime: Runtime) -> None:
+        """Forget the connection and run ``disconnect`` once, however it ended."""
+        outbox.finish()
         connection_id = connection.connection_id
         if connection_id is None:
             return
-        if connection._state is WebsocketState.CONNECTED:
-            connection._state = WebsocketState.CLOSED
-        runtime = connection._runtime
+        # Gone from its groups before disconnect() runs, so a presence list built there no longer shows it.
+        remember_groups(connection, await runtime.forget(connection_id))
         try:
             await connection.disconnect(code)
         except Exception:
             logger.exception('%s.disconnect() raised', self.cls.__qualname__)
-        finally:
-            for name in runtime.registry.remove(connection_id):
-                try:
-                    await runtime._bus().group_discard(name, connection_id)
-                except Exception:
-                    logger.exception('could not leave group %r for %s', name, connection_id)
-            writer = connection._writer
-            if writer is not None and not writer.done():
-                writer.cancel()
 
 
-async def reject_handshake(send: Send) -> None:
-    """Refuse a handshake; uvicorn answers a close-before-accept with HTTP 403.
+async def _going_away(outbox: Outbox) -> None:
+    if outbox.state is not WebsocketState.OPEN:
+        return
+    try:
+        async with asyncio.timeout(1.0):
+            await outbox.close(status.WS_1001_GOING_AWAY, 'server shutting down')
+    except (Exception, asyncio.CancelledError):
+        logger.debug('could not say going away to %s', outbox.connection_id, exc_info=True)
 
-    The ``websocket.http.response`` extension could carry the real status, but
-    uvicorn's default (sans-I/O) protocol logs a spurious ERROR for every such
-    rejection, which would flood logs under a handshake flood.
-    """
-    await send({'type': 'websocket.close', 'code': status.WS_1008_POLICY_VIOLATION})
+
+def _detail(exc: APIError, default: str) -> str:
+    detail = getattr(exc, 'detail', None)
+    return detail if isinstance(detail, str) and detail else default

@@ -1,7 +1,8 @@
 """The explicit state machine of one WebSocket connection, as the application sees it.
 
-CONNECTING --accept()--> CONNECTED --close()/peer closes--> CLOSED
-CONNECTING --close()/reject--> CLOSED
+CONNECTING --accept()--> OPEN --close() / close from outside / a limit--> CLOSING --peer's disconnect--> CLOSED
+CONNECTING --refused / close()--> CLOSED
+OPEN --peer left / write failed--> CLOSED
 
 Every public step checks its transition here first, so an illegal sequence fails
 loudly in the developer's code instead of reaching the server as an out-of-order
@@ -15,8 +16,11 @@ import enum
 
 class WebsocketState(enum.Enum):
     CONNECTING = 'CONNECTING'
-    CONNECTED = 'CONNECTED'
+    OPEN = 'OPEN'
+    CLOSING = 'CLOSING'
     CLOSED = 'CLOSED'
+    #: Earlier name of OPEN, kept for code written against it.
+    CONNECTED = 'OPEN'
 
 
 class WebsocketStateError(RuntimeError):
@@ -28,14 +32,18 @@ class WebsocketStateError(RuntimeError):
 
 
 _HINTS = {
-    ('accept()', WebsocketState.CONNECTED): 'accept() was already called',
+    ('accept()', WebsocketState.OPEN): 'accept() was already called',
+    ('accept()', WebsocketState.CLOSING): 'the connection was already closed',
     ('accept()', WebsocketState.CLOSED): 'the connection was already closed or rejected',
     ('send()', WebsocketState.CONNECTING): 'call accept() first',
+    ('send()', WebsocketState.CLOSING): 'close() was already called',
     ('send()', WebsocketState.CLOSED): 'the connection was already closed',
+    ('close()', WebsocketState.CLOSING): 'close() was already called',
     ('close()', WebsocketState.CLOSED): 'close() was already called or the peer has gone',
 }
 
 
 def check(step: str, state: WebsocketState, allowed: tuple[WebsocketState, ...]) -> None:
+    """Raise :class:`WebsocketStateError` unless ``state`` is one of ``allowed``."""
     if state not in allowed:
         raise WebsocketStateError(step, state, _HINTS.get((step, state), ''))

@@ -21,6 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / 'examples'
+#: The lowest uvicorn that pyproject.toml allows, installed here by scripts/test.sh; put first on
+#: PYTHONPATH, it shadows the newest one for a server started by a test.
+MIN_UVICORN = ROOT / '.cache' / 'uvicorn-lowest'
 
 
 def free_port() -> int:
@@ -89,19 +92,24 @@ def serve(
     env: dict[str, str] | None = None,
     port: int | None = None,
 ) -> Iterator[Server]:
-    """Run ``target`` under ``server`` ('panther', 'uvicorn' or 'gunicorn') in a subprocess.
+    """Run ``target`` under ``server`` in a subprocess: 'panther' (``panther run``), 'uvicorn',
+    'gunicorn', 'hypercorn', 'daphne' or 'granian' (its ASGI interface).
 
-    For gunicorn pass the worker options in ``args`` (``-w 3 -k uvicorn.workers.UvicornWorker``).
+    For gunicorn pass the worker options in ``args`` (``-w 3 -k panther.workers.UvicornWorker``).
     """
     port = port or free_port()
-    if server == 'panther':
-        command = [sys.executable, '-m', 'panther.cli', 'run', target, '--port', str(port), *args]
-    elif server == 'uvicorn':
-        command = [sys.executable, '-m', 'uvicorn', target, '--port', str(port), *args]
-    elif server == 'gunicorn':
-        command = [sys.executable, '-m', 'gunicorn', target, '-b', f'127.0.0.1:{port}', *args]
-    else:
+    python = [sys.executable, '-m']
+    commands = {
+        'panther': [*python, 'panther.cli', 'run', target, '--port', str(port)],
+        'uvicorn': [*python, 'uvicorn', target, '--port', str(port)],
+        'gunicorn': [*python, 'gunicorn', target, '-b', f'127.0.0.1:{port}'],
+        'hypercorn': [*python, 'hypercorn', target, '--bind', f'127.0.0.1:{port}'],
+        'daphne': [*python, 'daphne', '-b', '127.0.0.1', '-p', str(port), target],
+        'granian': [*python, 'granian', '--interface', 'asgi', '--host', '127.0.0.1', '--port', str(port), target],
+    }
+    if server not in commands:
         raise ValueError(server)
+    command = [*commands[server], *args]
     log_file = tempfile.NamedTemporaryFile('w+b', prefix='panther-server-', suffix='.log', delete=False)
     log_path = Path(log_file.name)
     process = subprocess.Popen(command, cwd=cwd, env=_env(env), stdout=log_file, stderr=subprocess.STDOUT,

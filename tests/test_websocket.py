@@ -21,7 +21,7 @@ from panther.websocket import (
 from tests.ws_helpers import make_app
 
 ACCEPT = {'type': 'websocket.accept', 'subprotocol': None}
-REJECT = {'type': 'websocket.close', 'code': status.WS_1008_POLICY_VIOLATION}
+REJECT = {'type': 'websocket.close', 'code': status.WS_1000_NORMAL_CLOSURE, 'reason': ''}
 
 
 class Echo(GenericWebsocket):

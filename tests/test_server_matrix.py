@@ -1,8 +1,16 @@
-"""WebSockets against a real uvicorn server in a subprocess, with the ``websockets`` client."""
+"""The server matrix: one scenario suite against every ASGI server panther supports.
+
+Each server runs ``tests.apps.ws_server`` in a subprocess and is driven with
+the ``websockets`` client (and a raw socket for the client that never reads):
+``panther run`` (panther's uvicorn protocol: direct frames), ``panther run`` on
+the lowest uvicorn that pyproject.toml allows, plain uvicorn with each of its
+WebSocket protocols, hypercorn, daphne and granian's ASGI interface.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import httpx
@@ -11,23 +19,57 @@ import pytest
 import websockets
 from websockets.asyncio.client import connect
 
-from tests.servers import ROOT, serve
+from tests.raw_ws import RawClient
+from tests.servers import MIN_UVICORN, ROOT, serve
 
 BAD_LOG_LINES = ('Unexpected ASGI message', 'ASGI callable returned without', 'Exception in ASGI application')
 
 
-# uvicorn's default (sans-I/O) WebSocket protocol and its older asyncio one, each with a client that
-# negotiates permessage-deflate (every send takes the ASGI path) and one that does not (sends that need
-# not wait are written straight to the transport: panther.direct_write).
-@pytest.fixture(
-    scope='module',
-    params=[('auto', 'deflate'), ('websockets', 'deflate'), ('auto', None), ('websockets', None)],
-    ids=lambda p: f'ws={p[0]}-compression={p[1]}',
-)
+class Kind:
+    """One server of the matrix: how to start it, and what its clients should see."""
+
+    def __init__(self, name: str, server: str, args: tuple[str, ...] = (), compression: str | None = 'deflate',
+                 http_refusals: bool = True, min_uvicorn: bool = False,
+                 shutdown: tuple[set[int | None], set[int] | None] = ({1012}, {1012})) -> None:
+        self.name = name
+        # On SIGTERM: the close codes clients see, and those disconnect() hears (None: it is not called).
+        self.shutdown_codes, self.hook_codes = shutdown
+        self.server = server
+        self.args = list(args)
+        self.compression = compression
+        self.http_refusals = http_refusals  # offers the websocket.http.response extension
+        self.min_uvicorn = min_uvicorn
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {'PANTHER_TEST_QUEUE': '5000', 'WS_TEST': '1', **extra}
+        if self.min_uvicorn:
+            env['PYTHONPATH'] = os.pathsep.join([str(MIN_UVICORN), str(ROOT)])
+        return env
+
+
+KINDS = [
+    Kind('panther-run', 'panther'),
+    Kind('panther-run-no-deflate', 'panther', compression=None),
+    Kind('panther-run-lowest-uvicorn', 'panther', min_uvicorn=True),
+    Kind('uvicorn-websockets-sansio', 'uvicorn', ('--ws', 'websockets-sansio')),
+    Kind('uvicorn-websockets', 'uvicorn', ('--ws', 'websockets')),
+    Kind('uvicorn-wsproto', 'uvicorn', ('--ws', 'wsproto')),
+    # hypercorn cancels the app's tasks at once: panther still sends 1001 as they end.
+    Kind('hypercorn', 'hypercorn', shutdown=({1001}, {1001})),
+    # daphne drops every connection without a close frame and never tells the app (it runs no lifespan
+    # either): nothing panther can hear, so no disconnect() runs. docs/deployment.md says so.
+    Kind('daphne', 'daphne', http_refusals=False, shutdown=({None}, None)),
+    # granian drops connections without a close frame, then reports the disconnect (1005) to the app.
+    Kind('granian', 'granian', http_refusals=False, shutdown=({None}, {1005})),
+]
+
+
+@pytest.fixture(scope='module', params=KINDS, ids=lambda kind: kind.name)
 def server(request):
-    ws, compression = request.param
-    with serve('tests.apps.ws_server:app', cwd=ROOT, server='uvicorn', args=['--ws', ws]) as running:
-        running.compression = compression
+    kind: Kind = request.param
+    with serve('tests.apps.ws_server:app', cwd=ROOT, server=kind.server, args=kind.args, env=kind.env()) as running:
+        running.compression = kind.compression
+        running.kind = kind
         yield running
     log = running.log()  # including the shutdown
     for line in BAD_LOG_LINES:
@@ -73,11 +115,10 @@ async def test_echo_text_and_binary(server):
         assert _registry_size(server) == 1
 
 
-async def test_sends_take_the_direct_path_with_and_without_deflate(server):
+async def test_the_fast_path_is_offered_only_by_panthers_protocol(server):
     async with connect_to(server, '/ws/mode') as ws:
-        assert [e.name for e in ws.protocol.extensions] == (['permessage-deflate'] if server.compression else [])
         await ws.send('how?')
-        assert await ws.recv() == 'direct'
+        assert await ws.recv() == ('direct' if server.kind.server == 'panther' else 'asgi')
 
 
 @pytest.mark.parametrize('size', [0, 1, 125, 126, 127, 65535, 65536, 65537, 1_000_000])
@@ -187,12 +228,17 @@ async def test_crash_closes_1011_and_is_logged(server):
     assert 'receive crashed' in log and 'Traceback' in log
 
 
-async def test_rejected_handshakes(server):
+async def test_rejected_handshakes_say_why_where_the_server_lets_them(server):
     for path in ('/nowhere', '/api/registry'):
         with pytest.raises(websockets.InvalidStatus) as info:
             async with connect_to(server, path):
                 pass
-        assert info.value.response.status_code == 403
+        response = info.value.response
+        if server.kind.http_refusals:
+            assert response.status_code == 404
+            assert orjson.loads(response.body) == {'detail': 'Not Found'}
+        else:
+            assert response.status_code == 403  # the server's answer to a close before accept
 
 
 async def test_abrupt_client_departures_are_cleaned_up(server):
@@ -202,3 +248,52 @@ async def test_abrupt_client_departures_are_cleaned_up(server):
     assert _registry_size(server) == 20
     for ws in sockets:
         ws.transport.abort()  # no closing handshake
+
+
+async def test_200_pushes_from_an_http_request_arrive_in_order_and_the_connection_still_works(server):
+    async with connect_to(server, '/ws/id') as ws, httpx.AsyncClient(base_url=server.http) as http:
+        connection_id = await ws.recv()
+        response = await http.post(f'/api/push/{connection_id}/', params={'n': 200})
+        assert response.json() == {'sent': 200}
+        received = [await asyncio.wait_for(ws.recv(), 10) for _ in range(200)]
+        assert received == [f'{i}:' for i in range(200)]
+        await ws.send('still here')
+        assert await ws.recv() == 'still here'
+        await ws.send(b'\x00binary')
+        assert await ws.recv() == b'\x00binary'
+
+
+async def test_a_group_send_reaches_every_member_once(server):
+    async with connect_to(server, '/ws/group/room') as a, connect_to(server, '/ws/group/room') as b, \
+            connect_to(server, '/ws/group/other') as c, httpx.AsyncClient(base_url=server.http) as http:
+        for ws in (a, b, c):
+            assert (await ws.recv()).startswith('joined ')
+        await http.post('/api/group/room/', json={'data': 'to the room'})
+        await http.post('/api/group/room/', json={'data': {'n': 2}})
+        for ws in (a, b):
+            assert await ws.recv() == 'to the room'
+            assert orjson.loads(await ws.recv()) == {'n': 2}
+        await c.send('only echoes here')
+        assert await c.recv() == 'only echoes here'
+
+
+async def test_a_client_that_never_reads_is_cut_off_while_another_is_unharmed(server):
+    slow = RawClient(server.ws + '/ws/group/slow', receive_buffer=4096)
+    try:
+        async with connect_to(server, '/ws/echo') as fast, httpx.AsyncClient(base_url=server.http, timeout=60) as http:
+            # 20,000 x 2 kB: far past the socket buffers and the 5,000-frame send queue of this app.
+            flood = asyncio.ensure_future(http.post('/api/group/slow/', params={'n': 20_000, 'size': 2000}))
+            for i in range(20):
+                await fast.send(f'fast {i}')
+                assert await asyncio.wait_for(fast.recv(), 10) == f'fast {i}'
+            assert (await flood).json() == {'sent': 20_000}
+            # The slow client is closed (1013, then given up after WS_CLOSE_TIMEOUT): only the fast one is left.
+            deadline = time.monotonic() + 30
+            while _registry_size(server) > 1 and time.monotonic() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.2)
+            assert _registry_size(server) == 1
+            await fast.send('after')
+            assert await fast.recv() == 'after'
+    finally:
+        slow.close()
+    assert 'with 1013' in server.log()

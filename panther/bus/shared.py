@@ -42,6 +42,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from panther.argv import int_option, to_int
 from panther.bus.base import Bus, Deliver, LocalGroups
 from panther.connection_ids import CONNECTION_ID_LENGTH, WORKER_ID_LENGTH
 
@@ -66,36 +67,13 @@ def share_between_workers(uvicorn_args: list[str], settings: Any = None) -> str 
     nothing for one worker, when Redis is configured, or when ``PANTHER_BUS_DIR``
     is already set. Returns the directory, if one was created.
     """
-    workers = _option_int(uvicorn_args, ('--workers',)) or _int(os.environ.get('WEB_CONCURRENCY'))
+    workers = int_option(uvicorn_args, '--workers') or to_int(os.environ.get('WEB_CONCURRENCY'))
     if not workers or workers < 2 or os.environ.get(ENV_DIR) or getattr(settings, 'REDIS', None):
         return None
     directory = tempfile.mkdtemp(prefix='panther-bus-')
     os.environ[ENV_DIR] = directory
     atexit.register(shutil.rmtree, directory, True)
     return directory
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value else None
-    except ValueError:
-        return None
-
-
-def _option_int(args: list[str], names: tuple[str, ...], short: str | None = None) -> int | None:
-    """The integer value of an option like ``--workers 3``, ``--workers=3``, ``-w3``."""
-    for i, arg in enumerate(args):
-        for name in names:
-            if arg == name and i + 1 < len(args):
-                return _int(args[i + 1])
-            if arg.startswith(name + '='):
-                return _int(arg.partition('=')[2])
-        if short and arg.startswith(short):
-            if arg == short and i + 1 < len(args):
-                return _int(args[i + 1])
-            if arg != short and not arg.startswith('--'):
-                return _int(arg[len(short):].lstrip('='))
-    return None
 
 
 def _private_dir(path: Path, parents: bool = False) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from panther import argv
-from panther.bus.shared import share_between_workers
+from panther.bus.shared_dir import share_between_workers
 from panther.exceptions import ConfigError
 from panther.log_masking import write_uvicorn_log_config
 

@@ -5,7 +5,8 @@ import os
 import socket
 
 from panther import envelope
-from panther.bus.shared import SharedBus, share_between_workers
+from panther.bus.shared import SharedBus
+from panther.bus.shared_dir import share_between_workers
 
 A, B = 'a' * 12, 'b' * 12
 
@@ -65,7 +66,7 @@ async def test_a_dead_worker_is_forgotten_at_first_contact(tmp_path):
     # What a SIGKILLed worker leaves: a socket file nobody listens on, and a group marker.
     with socket.socket(socket.AF_UNIX) as s:
         s.bind(str(directory / f'{dead}.sock'))
-    marker_dir = bus_a._group_dir('room')
+    marker_dir = bus_a.directory.group('room')
     marker_dir.mkdir(parents=True)
     (marker_dir / dead).touch()
     try:
@@ -100,22 +101,22 @@ async def test_a_socket_appears_only_once_it_listens(tmp_path, monkeypatch):
     listen, and ``panther run --workers 2`` sometimes failed at start-up with "No such file or
     directory: <dir>/<id>.sock". Now the socket is bound elsewhere and renamed into place listening.
     """
-    from panther.bus.shared import _listening
+    from panther.bus.shared_dir import listening
 
     renamed = []
     real_rename = os.rename
 
     def checking_rename(source, destination):
-        renamed.append((str(destination), _listening(str(source)), os.path.exists(destination)))
+        renamed.append((str(destination), listening(str(source)), os.path.exists(destination)))
         real_rename(source, destination)
 
     monkeypatch.setattr(os, 'rename', checking_rename)
     bus = SharedBus(tmp_path / 'bus')
     await bus.start(A, lambda message: None, {})
     try:
-        path = bus._socket(A)
+        path = bus.directory.socket(A)
         assert renamed == [(path, True, False)]  # it was listening before it got its name
-        assert _listening(path)
+        assert listening(path)
         assert os.stat(path).st_mode & 0o777 == 0o600
         assert sorted(os.listdir(tmp_path / 'bus')) == sorted(['groups', f'{A}.sock'])  # no staging file left
     finally:

@@ -49,6 +49,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -58,6 +59,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from panther.bus import redis_wire
 from panther.bus.base import Bus, BusError, Deliver, LocalGroups
+from panther.bus.redis_ops import GroupSend, Join, Leave, Message, Operation, Resend, Send
 from panther.connection_ids import WORKER_ID_LENGTH
 from panther.exceptions import ConfigError
 
@@ -71,25 +73,8 @@ _BATCH = 512  # operations per round trip
 _GATHER_PASSES = 16  # loop passes the writer waits at most while its queue still grows
 _ENTRY_BYTES = 1 << 20  # the entries being filled are closed once together they hold this much
 
-# KEYS[1] = workers:<group>; ARGV = own worker id, message, max stream length, stream ttl (ms), key prefix
-_GROUP_SEND = """
-local workers = redis.call('SMEMBERS', KEYS[1])
-local sent = 0
-for _, worker in ipairs(workers) do
-  if worker ~= ARGV[1] then
-    if redis.call('EXISTS', ARGV[5] .. 'alive:' .. worker) == 1 then
-      local stream = ARGV[5] .. 'stream:' .. worker
-      redis.call('XADD', stream, 'MAXLEN', '~', ARGV[3], '*', 'd', ARGV[2])
-      redis.call('PEXPIRE', stream, ARGV[4])
-      sent = sent + 1
-    else
-      redis.call('SREM', KEYS[1], worker)
-    end
-  end
-end
-return sent
-"""
-_GROUP_SEND_BYTES = _GROUP_SEND.encode()
+# One server-side script per group send (see the file for its keys and arguments).
+_GROUP_SEND = resources.files('panther.bus').joinpath('group_send.lua').read_bytes()
 
 
 def _run_id(info: Any) -> str:
@@ -134,9 +119,8 @@ class RedisBus(Bus):
         self.worker_id = ''
         self.connected = False
         self._groups: LocalGroups = {}
-        # Operations in send order: ('x', worker, data) | ('g', group, data) | ('a'|'d', group, id, last)
-        self._queue: deque[tuple[Any, ...]] = deque()
-        self._recent: deque[tuple[float, tuple[Any, ...]]] = deque()
+        self._queue: deque[Operation] = deque()  # in send order
+        self._recent: deque[tuple[float, Message]] = deque()  # (when Redis acknowledged it, message)
         # When this writer last set each target stream's TTL; cleared on every reconnect.
         self._ttl_set_at: dict[str, float] = {}
         self._waiters: dict[int, asyncio.Future[None]] = {}  # op serial -> set when that op reached Redis
@@ -266,7 +250,7 @@ class RedisBus(Bus):
             self._progress.clear()
             await self._progress.wait()
 
-    def _push(self, op: tuple[Any, ...]) -> int:
+    def _push(self, op: Operation) -> int:
         self._queue.append(op)
         self._serial += 1
         self._wakeup.set()
@@ -275,20 +259,20 @@ class RedisBus(Bus):
     async def send(self, worker_id: str, message: bytes) -> None:
         if len(self._queue) >= self.buffer_size:
             await self._room()
-        self._push(('x', worker_id, self._data(message)))
+        self._push(Send(worker_id, self._data(message)))
 
     async def group_send(self, name: str, message: bytes) -> None:
         if len(self._queue) >= self.buffer_size:
             await self._room()
-        self._push(('g', name, self._data(message)))
+        self._push(GroupSend(name, self._data(message)))
 
     async def group_add(self, name: str, connection_id: str) -> None:
-        await self._membership(('a', name, connection_id, False))
+        await self._membership(Join(name, connection_id))
 
     async def group_discard(self, name: str, connection_id: str) -> None:
-        await self._membership(('d', name, connection_id, not self._groups.get(name)))
+        await self._membership(Leave(name, connection_id, not self._groups.get(name)))
 
-    async def _membership(self, op: tuple[Any, ...]) -> None:
+    async def _membership(self, op: Join | Leave) -> None:
         """Queue a membership change in order with sends; wait (bounded) until Redis has it.
 
         Waiting makes ``join_group`` visible to every worker once it returns. During
@@ -315,7 +299,7 @@ class RedisBus(Bus):
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            batch: list[tuple[Any, ...]] = []
+            batch: list[Operation] = []
             try:
                 await self._gather()
                 if self._writer_fresh:
@@ -341,10 +325,11 @@ class RedisBus(Bus):
             done = 0
             for _ in batch:
                 op = queue.popleft()
-                if op[0] in ('x', 'g'):
-                    recent.append((now, op[:3]))
-                    if len(op) == 4:
-                        continue  # a resend: not an operation any caller waits for
+                if type(op) is Resend:
+                    recent.append((now, op.message))
+                    continue  # not an operation any caller waits for
+                if type(op) is Send or type(op) is GroupSend:
+                    recent.append((now, op))
                 done += 1
             while recent and (now - recent[0][0] > RESEND_WINDOW or len(recent) > self.buffer_size):
                 recent.popleft()
@@ -396,10 +381,10 @@ class RedisBus(Bus):
         if self._recent:
             logger.warning('redis bus: Redis restarted; resending the last %d acknowledged message(s) '
                            '(receivers drop the ones they had)', len(self._recent))
-            self._queue.extendleft((*op, True) for _, op in reversed(self._recent))
+            self._queue.extendleft(Resend(op) for _, op in reversed(self._recent))
             self._recent.clear()
 
-    async def _ship(self, batch: list[tuple[Any, ...]]) -> None:
+    async def _ship(self, batch: list[Operation]) -> None:
         """Send ``batch`` as one pipelined write and read every reply.
 
         Consecutive sends to one worker become one stream entry (see
@@ -420,35 +405,38 @@ class RedisBus(Bus):
             pending.clear()
 
         for op in batch:
-            kind = op[0]
-            if kind == 'x':
-                records = pending.get(op[1])
+            if type(op) is Resend:
+                op = op.message
+            if type(op) is Send:
+                records = pending.get(op.worker)
                 if records is None:
-                    records = pending[op[1]] = []
-                records.append(op[2])
-                size += len(op[2])
+                    records = pending[op.worker] = []
+                records.append(op.data)
+                size += len(op.data)
                 if size >= _ENTRY_BYTES:
                     flush()
                     size = 0
                 continue
             flush()
             size = 0
-            if kind == 'g':
+            if type(op) is GroupSend:
                 add(redis_wire.command(
-                    b'EVAL', _GROUP_SEND_BYTES, b'1', _workers(op[1]).encode(), own, own + op[2],
+                    b'EVAL', _GROUP_SEND, b'1', _workers(op.group).encode(), own, own + op.data,
                     maxlen, b'%d' % STREAM_TTL_MS, PREFIX.encode()))
-            elif kind == 'a':
-                add(redis_wire.command(b'SADD', _members(op[1]).encode(), op[2].encode()))
-                add(redis_wire.command(b'SADD', _workers(op[1]).encode(), own))
-            else:
-                add(redis_wire.command(b'SREM', _members(op[1]).encode(), op[2].encode()))
-                if op[3]:
-                    add(redis_wire.command(b'SREM', _workers(op[1]).encode(), own))
+            elif type(op) is Join:
+                add(redis_wire.command(b'SADD', _members(op.group).encode(), op.connection_id.encode()))
+                add(redis_wire.command(b'SADD', _workers(op.group).encode(), own))
+            elif type(op) is Leave:
+                add(redis_wire.command(b'SREM', _members(op.group).encode(), op.connection_id.encode()))
+                if op.last:
+                    add(redis_wire.command(b'SREM', _workers(op.group).encode(), own))
         flush()
         # The TTL only has to outlive a dead owner's stream, and the owner refreshes it
         # itself: once a second per target is plenty, instead of a command per message.
         now, set_at = time.monotonic(), self._ttl_set_at
-        for target in {op[1] for op in batch if op[0] == 'x'}:
+        targets = {op.worker for op in batch if type(op) is Send}
+        targets.update(op.message.worker for op in batch if type(op) is Resend and type(op.message) is Send)
+        for target in targets:
             if now - set_at.get(target, -TTL_REFRESH_S) >= TTL_REFRESH_S:
                 set_at[target] = now
                 add(redis_wire.command(b'PEXPIRE', _stream(target).encode(), b'%d' % STREAM_TTL_MS))

@@ -10,17 +10,20 @@ from panther.connection_ids import WORKER_ID_LENGTH
 SENDER = b'w' * WORKER_ID_LENGTH
 
 
-def test_command_matches_redis_py_packer():
+def test_pack_is_hiredis_and_matches_redis_pys_python_packer():
+    assert redis_wire.pack is hiredis.pack_command  # redis[hiredis] is a dependency
     args = (b'XADD', b'panther:bus:stream:abc', b'MAXLEN', b'~', b'100000', b'*', b'd', bytes(range(256)) * 3, b'')
-    assert redis_wire.command(*args) == b''.join(Connection().pack_command(*args))
+    expected = b''.join(Connection().pack_command(*args))
+    assert redis_wire.pack(args) == expected
+    assert redis_wire._python_pack()(args) == expected  # the fallback without hiredis
 
 
-def test_command_parses_back_as_the_same_arguments():
+def test_pack_parses_back_as_the_same_arguments():
     # A RESP array of bulk strings is also a valid reply: hiredis reads the arguments back.
-    args = [b'SADD', b'key\r\nwith crlf', b'$3\r\n', b'\x00' * 70_000]
+    args = (b'SADD', b'key\r\nwith crlf', b'$3\r\n', b'\x00' * 70_000)
     reader = hiredis.Reader()
-    reader.feed(redis_wire.command(*args))
-    assert reader.gets() == args
+    reader.feed(redis_wire.pack(args))
+    assert reader.gets() == list(args)
 
 
 @pytest.mark.parametrize('sizes', [[0], [1], [32, 0, 5], [65_536, 1, 70_000], [3] * 500])

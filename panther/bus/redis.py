@@ -60,6 +60,7 @@ from redis.exceptions import RedisError, ResponseError
 from panther.bus import redis_wire
 from panther.bus.base import Bus, BusError, Deliver, LocalGroups
 from panther.bus.redis_ops import GroupSend, Join, Leave, Message, Operation, Resend, Send
+from panther.bus.redis_wire import pack
 from panther.connection_ids import WORKER_ID_LENGTH
 from panther.exceptions import ConfigError
 
@@ -399,9 +400,9 @@ class RedisBus(Bus):
 
         def flush() -> None:
             for target, records in pending.items():
-                add(redis_wire.command(
+                add(pack((
                     b'XADD', _stream(target).encode(), b'MAXLEN', b'~', maxlen, b'*', b'd',
-                    own + b''.join(records)))
+                    own + b''.join(records))))
             pending.clear()
 
         for op in batch:
@@ -420,16 +421,16 @@ class RedisBus(Bus):
             flush()
             size = 0
             if type(op) is GroupSend:
-                add(redis_wire.command(
+                add(pack((
                     b'EVAL', _GROUP_SEND, b'1', _workers(op.group).encode(), own, own + op.data,
-                    maxlen, b'%d' % STREAM_TTL_MS, PREFIX.encode()))
+                    maxlen, b'%d' % STREAM_TTL_MS, PREFIX.encode())))
             elif type(op) is Join:
-                add(redis_wire.command(b'SADD', _members(op.group).encode(), op.connection_id.encode()))
-                add(redis_wire.command(b'SADD', _workers(op.group).encode(), own))
+                add(pack((b'SADD', _members(op.group).encode(), op.connection_id.encode())))
+                add(pack((b'SADD', _workers(op.group).encode(), own)))
             elif type(op) is Leave:
-                add(redis_wire.command(b'SREM', _members(op.group).encode(), op.connection_id.encode()))
+                add(pack((b'SREM', _members(op.group).encode(), op.connection_id.encode())))
                 if op.last:
-                    add(redis_wire.command(b'SREM', _workers(op.group).encode(), own))
+                    add(pack((b'SREM', _workers(op.group).encode(), own)))
         flush()
         # The TTL only has to outlive a dead owner's stream, and the owner refreshes it
         # itself: once a second per target is plenty, instead of a command per message.
@@ -439,7 +440,7 @@ class RedisBus(Bus):
         for target in targets:
             if now - set_at.get(target, -TTL_REFRESH_S) >= TTL_REFRESH_S:
                 set_at[target] = now
-                add(redis_wire.command(b'PEXPIRE', _stream(target).encode(), b'%d' % STREAM_TTL_MS))
+                add(pack((b'PEXPIRE', _stream(target).encode(), b'%d' % STREAM_TTL_MS)))
         conn = self._conn
         async with asyncio.timeout(self._timeout):
             await conn.send_packed_command(b''.join(commands), check_health=False)
@@ -454,8 +455,8 @@ class RedisBus(Bus):
     async def _read_loop(self) -> None:
         """Deliver what other workers put in this worker's stream, in order, each message once.
 
-        A connection of its own with the command packed by hand: the reply is one
-        entry per sending worker's batch, split here (``redis_wire``).
+        A connection of its own, driven directly (``redis_wire.pack``): the reply is
+        one entry per sending worker's batch, split here (``redis_wire``).
         """
         key = _stream(self.worker_id).encode()
         last = b'0-0'
@@ -469,7 +470,7 @@ class RedisBus(Bus):
             try:
                 async with asyncio.timeout(wait):
                     await conn.send_packed_command(
-                        redis_wire.command(b'XREAD', b'COUNT', b'64', b'BLOCK', block, b'STREAMS', key, last),
+                        pack((b'XREAD', b'COUNT', b'64', b'BLOCK', block, b'STREAMS', key, last)),
                         check_health=False)
                     response = await conn.read_response()
             except asyncio.CancelledError:

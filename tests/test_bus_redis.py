@@ -69,6 +69,40 @@ async def test_redis_restart_loses_and_duplicates_nothing(server, own_redis):
         await close_all(by_worker)
 
 
+async def _members_seen_from(client, name, expected, timeout=10.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        members = (await client.ask(op='members', name=name))['members']
+        if members == sorted(expected) or asyncio.get_running_loop().time() > deadline:
+            return members
+        await asyncio.sleep(0.1)
+
+
+async def test_a_group_message_resent_after_a_restart_skips_later_members(server, own_redis):
+    """Issue 15: a resent group message reached connections that joined after it was first sent."""
+    by_worker = await spread(server, per_worker=1)
+    try:
+        (x, y, z) = list(by_worker)
+        early, late, sender = by_worker[x][0], by_worker[y][0], by_worker[z][0]
+        assert await early.ask(op='join', name='restart-room') == {'joined': 'restart-room'}
+        # Worker y has no member yet, so the message goes to worker x only.
+        assert await sender.ask(op='group', name='restart-room', data='before') == {'grouped': 'restart-room'}
+        assert await early.recv() == 'before'
+        assert await late.ask(op='join', name='restart-room') == {'joined': 'restart-room'}
+        own_redis.stop()
+        await asyncio.to_thread(own_redis.start)
+        # Both workers registered their members in the new Redis before the resend.
+        assert await _members_seen_from(sender, 'restart-room', [early.id, late.id]) == sorted([early.id, late.id])
+        # The sender's next write finds the new Redis and resends its last acknowledged messages first.
+        assert await sender.ask(op='group', name='restart-room', data='after') == {'grouped': 'restart-room'}
+        assert await late.recv() == 'after'
+        assert await early.recv() == 'after'  # 'before' exactly once
+        assert await late.quiet(0.5) and await early.quiet(0.1)
+        assert 'Redis restarted; resending' in server.log()
+    finally:
+        await close_all(by_worker)
+
+
 # -- the bus alone, against the same redis-server --------------------------------------
 
 
@@ -243,4 +277,38 @@ async def test_resp3_and_decoded_responses_in_the_users_options(redis_server):
         assert await sender.group_members('room') == ['n' * 12 + 'conn']
     finally:
         await sender.stop()
+        await receiver.stop()
+
+
+async def test_a_group_entry_reaches_only_the_members_that_had_joined_by_its_epoch(redis_server):
+    """The receiving side of issue 15's fix: an entry's join epoch leaves out later local members."""
+    import redis.asyncio as aioredis
+
+    from panther import envelope
+    from panther.bus import redis_wire
+
+    sender_id, own = 'o' * 12, 'p' * 12
+    early, later, latest = (own + f'{i:020d}' for i in range(3))
+    got: list[bytes] = []
+    groups: dict[str, set[str]] = {}
+    receiver = RedisBus(_options(redis_server))
+    await receiver.start(own, got.append, groups)
+    client = aioredis.Redis(host='127.0.0.1', port=redis_server)
+    try:
+        for member in (early, later, latest):  # join epochs 1, 2, 3
+            groups.setdefault('room', set()).add(member)
+            await receiver.group_add('room', member)
+        assert await client.hget('panther:bus:workers:room', own) == b'3'
+        stream = 'panther:bus:stream:' + own
+        # As the group-send script writes them: sent when this worker's epoch was 1, then 3.
+        old = sender_id.encode() + redis_wire.record(1, envelope.encode_group('room', 'old'))
+        new = sender_id.encode() + redis_wire.record(2, envelope.encode_group('room', 'new', (early,)))
+        await client.xadd(stream, {'d': old, 'j': b'1'})
+        await client.xadd(stream, {'d': new, 'j': b'3'})
+        await _until(lambda: len(got) == 2)
+        first, second = (envelope.decode(raw) for raw in got)
+        assert (first.payload, sorted(first.exclude)) == ('old', sorted([later, latest]))
+        assert (second.payload, second.exclude) == ('new', (early,))
+    finally:
+        await client.aclose()
         await receiver.stop()

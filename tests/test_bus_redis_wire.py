@@ -73,10 +73,12 @@ def test_record_refuses_what_its_length_field_cannot_hold():
 
 
 def test_xread_entries_resp2_and_resp3():
-    entries = [[b'1-0', [b'd', b'one']], [b'1-1', [b'other', b'x', b'd', b'two']], [b'1-2', [b'other', b'y']]]
-    expected = [(b'1-0', b'one'), (b'1-1', b'two'), (b'1-2', b'')]
+    entries = [[b'1-0', [b'd', b'one']], [b'1-1', [b'other', b'x', b'd', b'two']], [b'1-2', [b'other', b'y']],
+               [b'1-3', [b'd', b'group', b'j', b'17']], [b'1-4', [b'd', b'odd', b'j', b'x1']]]
+    expected = [(b'1-0', b'one', None), (b'1-1', b'two', None), (b'1-2', b'', None), (b'1-3', b'group', 17),
+                (b'1-4', b'odd', None)]
     assert redis_wire.xread_entries([[b'stream', entries]]) == expected
     assert redis_wire.xread_entries({b'stream': entries}) == expected
-    assert redis_wire.xread_entries({b'stream': [[b'1-0', {b'd': b'one'}]]}) == [(b'1-0', b'one')]
+    assert redis_wire.xread_entries({b'stream': [[b'1-0', {b'd': b'one', b'j': b'3'}]]}) == [(b'1-0', b'one', 3)]
     assert redis_wire.xread_entries(None) == []
     assert redis_wire.xread_entries([]) == []

@@ -3,7 +3,9 @@
 ``send``, ``group_send``, ``group_add`` and ``group_discard`` each queue one
 record; the writer turns a batch of them into pipelined commands (``RedisBus._ship``).
 After a Redis restart, messages Redis had acknowledged are queued again wrapped
-in ``Resend`` (no caller waits for those).
+in ``Resend`` (no caller waits for those): a targeted message as it was, a group
+message as one ``GroupCopy`` per worker it reached, so it goes to those workers
+only, with the membership epoch each had then.
 """
 
 from __future__ import annotations
@@ -28,11 +30,22 @@ class GroupSend:
 
 
 @dataclass(slots=True, frozen=True)
+class GroupCopy:
+    """One worker's copy of a group message; ``epoch`` is that worker's join epoch for the
+    group when the message was first sent (it delivers only to members that joined by then)."""
+
+    worker: str
+    data: bytes
+    epoch: int
+
+
+@dataclass(slots=True, frozen=True)
 class Join:
-    """A connection of this worker joined ``group``."""
+    """A connection of this worker joined ``group``; ``epoch`` is this worker's join count then."""
 
     group: str
     connection_id: str
+    epoch: int
 
 
 @dataclass(slots=True, frozen=True)
@@ -48,8 +61,9 @@ class Leave:
 class Resend:
     """An acknowledged message sent again because Redis restarted (and may have lost it)."""
 
-    message: Send | GroupSend
+    message: Send | GroupCopy
 
 
 Operation = Send | GroupSend | Join | Leave | Resend
-Message = Send | GroupSend
+#: What the writer keeps, for a while, of what Redis acknowledged.
+Sent = Send | GroupCopy

@@ -92,25 +92,25 @@ def _records(data: bytes, at: int) -> Iterator[tuple[int, bytes]]:
         at = stop
 
 
-def xread_entries(response: Any) -> list[tuple[bytes, bytes]]:
-    """``(entry id, d field)`` pairs from a raw ``XREAD`` reply (RESP2 list or RESP3 map).
+def xread_entries(response: Any) -> list[tuple[bytes, bytes, int | None]]:
+    """``(entry id, d field, j field)`` triples from a raw ``XREAD`` reply (RESP2 list or RESP3 map).
 
-    ``None`` (the block timed out) gives no pairs. An entry without a ``d``
-    field yields ``b''`` so the caller still advances past its id.
+    ``j`` is the receiving worker's join epoch on a group message's entry, ``None``
+    on others. ``None`` (the block timed out) gives no triples. An entry without a
+    ``d`` field yields ``b''`` so the caller still advances past its id.
     """
     if not response:
         return []
     streams = response.values() if isinstance(response, dict) else (item[1] for item in response)
-    out: list[tuple[bytes, bytes]] = []
+    out: list[tuple[bytes, bytes, int | None]] = []
     for entries in streams:
         for entry_id, fields in entries:
-            data = b''
-            if isinstance(fields, dict):
-                data = fields.get(b'd', b'')
-            else:
-                for i in range(0, len(fields) - 1, 2):
-                    if fields[i] == b'd':
-                        data = fields[i + 1]
-                        break
-            out.append((entry_id, data))
+            if not isinstance(fields, dict):
+                fields = dict(zip(fields[::2], fields[1::2], strict=False))
+            out.append((entry_id, fields.get(b'd', b''), _epoch(fields.get(b'j'))))
     return out
+
+
+def _epoch(value: bytes | None) -> int | None:
+    # A foreign or damaged field filters nothing rather than stopping the reader.
+    return int(value) if value is not None and value.isdigit() else None

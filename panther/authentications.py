@@ -29,7 +29,7 @@ from typing import Any
 import jwt
 
 from panther.configs import JWTConfig, config
-from panther.exceptions import AuthenticationAPIError, ConfigError
+from panther.exceptions import AuthenticationAPIError, ConfigError, ServiceUnavailableAPIError
 from panther.log_masking import install as _mask_tokens_in_server_logs
 
 __all__ = [
@@ -97,6 +97,21 @@ def _redis() -> Any:
     from panther.db.connections import redis  # redis-py is imported only by apps that use it
 
     return redis
+
+
+async def _is_revoked(key: str) -> bool:
+    """Whether ``key`` marks a revoked token; ``ServiceUnavailableAPIError`` (503) if Redis is unreachable.
+
+    An unreachable Redis is not a bad token, so it is logged and refused as an outage.
+    """
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    try:
+        return bool(await _redis().exists(key))
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        logger.error('Redis unavailable during authentication: %s', ' '.join(str(exc).split()) or type(exc).__name__)
+        raise ServiceUnavailableAPIError() from None
 
 
 def _revocation_key(payload: dict[str, Any], token: str) -> str:
@@ -185,7 +200,7 @@ class JWTAuthentication(BaseAuthentication):
             raise cls.fail(f'Expected a token of type {expected_type!r}, got {token_type!r}')
         if payload.get('user_id') is None:
             raise cls.fail('Payload does not have user_id')
-        if config.REDIS is not None and await _redis().exists(_revocation_key(payload, token)):
+        if config.REDIS is not None and await _is_revoked(_revocation_key(payload, token)):
             raise cls.fail('Token has been revoked')
         return payload
 

@@ -19,7 +19,8 @@ from typing import Any
 
 import click
 
-from panther.bus.shared import share_between_workers
+from panther import argv
+from panther.bus.shared_dir import share_between_workers
 from panther.exceptions import ConfigError
 from panther.log_masking import write_uvicorn_log_config
 from panther.servers import ADAPTER_ENV
@@ -46,21 +47,6 @@ def load_app(target: str, app_dir: str = '') -> Any:
         raise click.ClickException(f'module {module_name!r} has no attribute {attribute!r}') from None
 
 
-def _has_option(args: list[str], *names: str) -> bool:
-    return any(a == n or a.startswith(n + '=') for a in args for n in names)
-
-
-def _option_value(args: list[str], name: str) -> str | None:
-    """The value of ``--name value`` or ``--name=value`` in uvicorn's options (the last one wins)."""
-    value = None
-    for i, arg in enumerate(args):
-        if arg == name and i + 1 < len(args):
-            value = args[i + 1]
-        elif arg.startswith(name + '='):
-            value = arg.partition('=')[2]
-    return value
-
-
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
@@ -68,18 +54,18 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
 def uvicorn_args(target: str, app: Any, extra: list[str]) -> list[str]:
     """uvicorn's argv: the user's options win; panther fills in what the app's limits imply."""
     args = [target, *extra]
-    if not _has_option(extra, '--ws'):
+    if not argv.has_option(extra, '--ws'):
         # panther's own protocol: uvicorn's sans-I/O one plus the frame fast path (panther.servers.uvicorn).
         args += ['--ws', PROTOCOL]
     limits = getattr(app, 'limits', None)
     if limits is not None:
-        if not _has_option(extra, '--ws-max-size'):
+        if not argv.has_option(extra, '--ws-max-size'):
             args += ['--ws-max-size', str(limits.max_message_size)]
-        if not _has_option(extra, '--ws-ping-interval') and limits.ping_interval is not None:
+        if not argv.has_option(extra, '--ws-ping-interval') and limits.ping_interval is not None:
             args += ['--ws-ping-interval', str(limits.ping_interval)]
-        if not _has_option(extra, '--ws-ping-timeout') and limits.ping_timeout is not None:
+        if not argv.has_option(extra, '--ws-ping-timeout') and limits.ping_timeout is not None:
             args += ['--ws-ping-timeout', str(limits.ping_timeout)]
-        if not _has_option(extra, '--timeout-graceful-shutdown'):
+        if not argv.has_option(extra, '--timeout-graceful-shutdown'):
             # Without it uvicorn waits forever on a peer that never reads its close frame.
             args += ['--timeout-graceful-shutdown', str(max(1, math.ceil(limits.shutdown_timeout)))]
     return args
@@ -128,19 +114,19 @@ def run(ctx: click.Context, target: str | None) -> None:
         uvicorn_cli.main(args=['--help'], prog_name='panther run', standalone_mode=True)
         return
 
-    log_level = _option_value(extra, '--log-level')
+    log_level = argv.option(extra, '--log-level')
     if log_level:
         # Read by every Panther() built from here on, in this process and in worker processes.
         os.environ['PANTHER_LOG_LEVEL'] = 'DEBUG' if log_level.lower() == 'trace' else log_level.upper()
-    app = load_app(target, _option_value(extra, '--app-dir') or '')
+    app = load_app(target, argv.option(extra, '--app-dir') or '')
     _preflight(app)
     # --workers N: give the workers a shared-local bus before uvicorn spawns them.
     share_between_workers(extra, getattr(app, 'config', None))
     args = uvicorn_args(target, app, extra)
     # Read by the banner in every worker: which write path this server gives the app, and why.
-    chosen = _option_value(extra, '--ws')
+    chosen = argv.option(extra, '--ws')
     os.environ[ADAPTER_ENV] = 'uvicorn' if chosen is None else f'off: --ws {chosen} was given'
-    if not _has_option(args, '--log-config'):
+    if not argv.has_option(args, '--log-config'):
         # Tokens in query strings must not reach the access log; a user's own log config is theirs to mask.
         colors = True if '--use-colors' in args else False if '--no-use-colors' in args else None
         args += ['--log-config', write_uvicorn_log_config(colors)]

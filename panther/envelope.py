@@ -46,6 +46,31 @@ def encode_group(name: str, payload: str | bytes, exclude: tuple[str, ...] = ())
     ))
 
 
+#: The most connection ids one group envelope can exclude (its count field's limit).
+MAX_EXCLUDE = 0xFFFF
+
+
+def group_name(raw: bytes) -> str | None:
+    """The group a group envelope is for, or ``None`` for any other kind."""
+    if raw[:1] not in (GROUP_TEXT, GROUP_BYTES):
+        return None
+    return raw[3:3 + int.from_bytes(raw[1:3], 'big')].decode()
+
+
+def exclude_more(raw: bytes, connection_ids: list[str]) -> bytes:
+    """The group envelope ``raw`` with ``connection_ids`` added to its exclusions (nothing decoded but the header).
+
+    Raises ``ValueError`` if ``raw`` is not a group envelope or the exclusions would pass ``MAX_EXCLUDE``.
+    """
+    if raw[:1] not in (GROUP_TEXT, GROUP_BYTES):
+        raise ValueError(f'not a group envelope: kind {raw[:1]!r}')
+    at = 3 + int.from_bytes(raw[1:3], 'big')
+    count = int.from_bytes(raw[at:at + 2], 'big') + len(connection_ids)
+    if count > MAX_EXCLUDE:
+        raise ValueError(f'a group envelope excludes at most {MAX_EXCLUDE} connections, not {count}')
+    return b''.join((raw[:at], count.to_bytes(2, 'big'), ''.join(connection_ids).encode(), raw[at + 2:]))
+
+
 def decode(raw: bytes) -> Envelope:
     kind = raw[:1]
     if kind in (SEND_TEXT, SEND_BYTES, CLOSE):

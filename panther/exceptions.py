@@ -77,6 +77,13 @@ class MethodNotAllowedAPIError(APIError):
     status_code = status.HTTP_405_METHOD_NOT_ALLOWED
 
 
+class ServiceUnavailableAPIError(APIError):
+    """A service the request needs (such as Redis, for token revocation) is unreachable: 503."""
+
+    detail = 'service unavailable'
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+
+
 class UpgradeRequiredAPIError(APIError):
     detail = 'Upgrade Required'
     status_code = status.HTTP_426_UPGRADE_REQUIRED

@@ -1,11 +1,17 @@
 """Fixtures shared by the whole test suite.
 
 - ``redis_server`` (session): a throwaway ``redis-server`` on a free loopback port;
-  yields the port. Skips the test when the binary is missing.
+  yields the port. The one every test uses unless it stops or restarts Redis
+  (those start their own with ``tests.servers.run_redis``).
 - ``redis_config``: points ``config.REDIS`` at that server, flushes it first and
   closes ``panther.db.connections.redis`` afterwards; yields the ``REDIS`` dict.
 - ``database``: points ``config.DATABASE`` at a fresh SQLite file in ``tmp_path``;
   yields the ``DATABASE`` dict.
+- ``bus_backend``: parametrized over ``tests.bus_backends.BACKENDS`` (in-process,
+  shared-local, Redis); yields a ``Backend`` that starts buses, one per worker,
+  and stops them afterwards.
+- ``bus_cluster`` (module): parametrized over ``tests.bus_backends.CLUSTERS``; a
+  real multi-worker server of ``tests/apps/cluster``, its name in ``.backend``.
 - After every test the database engine is closed, so no engine thread (or file
   handle) leaks from one test, or one app, to the next.
 """
@@ -20,7 +26,8 @@ import pytest
 
 from panther.configs import config
 from panther.db.connection import close_database_sync
-from tests.servers import run_redis
+from tests import bus_backends
+from tests.servers import Server, run_redis
 
 
 @pytest.fixture(scope='session')
@@ -46,6 +53,24 @@ async def redis_config(redis_server: int) -> AsyncIterator[dict[str, Any]]:
     finally:
         await redis.close()
         config.REDIS = previous
+
+
+@pytest.fixture(params=list(bus_backends.BACKENDS))
+async def bus_backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[bus_backends.Backend]:
+    """Started buses of one backend (see ``tests.bus_backends``); all stopped afterwards."""
+    backend = bus_backends.BACKENDS[request.param](request, tmp_path)
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+@pytest.fixture(scope='module', params=list(bus_backends.CLUSTERS))
+def bus_cluster(request: pytest.FixtureRequest) -> Iterator[Server]:
+    """A running multi-worker server of one backend; ``.backend`` names it."""
+    with bus_backends.CLUSTERS[request.param](request) as server:
+        server.backend = request.param  # type: ignore[attr-defined]
+        yield server
 
 
 @pytest.fixture

@@ -1,4 +1,8 @@
-"""Many workers through a real redis-server: routing, ordering, outages, stale ids, SIGKILL."""
+"""What only the Redis bus has: outages and restarts of Redis, its stream entries, its client options.
+
+The bus contract shared with the other backends is in test_bus_contract*.py. Tests that stop or
+restart Redis start their own redis-server; the others use the session's ``redis_server``.
+"""
 
 import asyncio
 import logging
@@ -10,50 +14,25 @@ import websockets
 from panther.bus import BusError
 from panther.bus.redis import RedisBus
 from panther.exceptions import ConfigError
-from tests import bus_scenarios as scenario
-from tests.cluster import close_all, cluster, http, open_client, spread
+from tests.cluster import close_all, cluster, open_client, spread
 from tests.servers import free_port, run_redis
 
 
 @pytest.fixture(scope='module')
-def redis_server():
+def own_redis():
+    """A redis-server of this module's own, for tests that stop and restart it."""
     with run_redis() as redis:
         yield redis
 
 
 @pytest.fixture(scope='module', params=['gunicorn', 'panther'])
-def server(request, redis_server):
-    env = {'TEST_REDIS_PORT': str(redis_server.port), 'TEST_BUS_TTL': '2'}
+def server(request, own_redis):
+    env = {'TEST_REDIS_PORT': str(own_redis.port), 'TEST_BUS_TTL': '2'}
     with cluster(request.param, env) as running:
         yield running
 
 
-async def test_backend_is_redis(server):
-    async with http(server) as api:
-        assert (await api.get('/api/whoami/')).json()['bus'] == 'redis'
-
-
-async def test_every_worker_reaches_every_worker(server):
-    await scenario.every_worker_reaches_every_worker(server)
-
-
-async def test_api_closes_connections_on_other_workers(server):
-    await scenario.api_closes_connections_on_other_workers(server)
-
-
-async def test_thousand_messages_in_order(server):
-    await scenario.thousand_messages_in_order(server)
-
-
-async def test_targeted_send_is_handled_by_exactly_one_worker(server):
-    await scenario.targeted_send_is_handled_by_exactly_one_worker(server)
-
-
-async def test_stale_ids_do_not_break_the_listener(server):
-    await scenario.stale_ids_do_not_break_the_listener(server)
-
-
-async def test_redis_restart_loses_and_duplicates_nothing(server, redis_server):
+async def test_redis_restart_loses_and_duplicates_nothing(server, own_redis):
     by_worker = await spread(server, per_worker=1)
     try:
         (a, b) = list(by_worker)[:2]
@@ -71,10 +50,10 @@ async def test_redis_restart_loses_and_duplicates_nothing(server, redis_server):
         collector = asyncio.create_task(collect())
         await asyncio.sleep(1.0)
         before_outage = len(got)
-        redis_server.stop()
+        own_redis.stop()
         await asyncio.sleep(1.0)
         during_outage = len(got)
-        await asyncio.to_thread(redis_server.start)
+        await asyncio.to_thread(own_redis.start)
         try:
             await asyncio.wait_for(collector, 60)
         except TimeoutError:
@@ -90,8 +69,38 @@ async def test_redis_restart_loses_and_duplicates_nothing(server, redis_server):
         await close_all(by_worker)
 
 
-async def test_sigkill_one_worker(server):
-    await scenario.sigkill_one_worker(server)
+async def _members_seen_from(client, name, expected, timeout=10.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        members = (await client.ask(op='members', name=name))['members']
+        if members == sorted(expected) or asyncio.get_running_loop().time() > deadline:
+            return members
+        await asyncio.sleep(0.1)
+
+
+async def test_a_group_message_resent_after_a_restart_skips_later_members(server, own_redis):
+    """Issue 15: a resent group message reached connections that joined after it was first sent."""
+    by_worker = await spread(server, per_worker=1)
+    try:
+        (x, y, z) = list(by_worker)
+        early, late, sender = by_worker[x][0], by_worker[y][0], by_worker[z][0]
+        assert await early.ask(op='join', name='restart-room') == {'joined': 'restart-room'}
+        # Worker y has no member yet, so the message goes to worker x only.
+        assert await sender.ask(op='group', name='restart-room', data='before') == {'grouped': 'restart-room'}
+        assert await early.recv() == 'before'
+        assert await late.ask(op='join', name='restart-room') == {'joined': 'restart-room'}
+        own_redis.stop()
+        await asyncio.to_thread(own_redis.start)
+        # Both workers registered their members in the new Redis before the resend.
+        assert await _members_seen_from(sender, 'restart-room', [early.id, late.id]) == sorted([early.id, late.id])
+        # The sender's next write finds the new Redis and resends its last acknowledged messages first.
+        assert await sender.ask(op='group', name='restart-room', data='after') == {'grouped': 'restart-room'}
+        assert await late.recv() == 'after'
+        assert await early.recv() == 'after'  # 'before' exactly once
+        assert await late.quiet(0.5) and await early.quiet(0.1)
+        assert 'Redis restarted; resending' in server.log()
+    finally:
+        await close_all(by_worker)
 
 
 # -- the bus alone, against the same redis-server --------------------------------------
@@ -121,9 +130,9 @@ async def test_unreachable_redis_stops_server_start_with_one_line():
     assert 'Traceback' not in str(error.value)
 
 
-async def test_outage_buffer_is_bounded_and_flushed_in_order(redis_server):
+async def test_outage_buffer_is_bounded_and_flushed_in_order(own_redis):
     got: list[bytes] = []
-    sender, receiver = RedisBus(_options(redis_server.port), buffer_size=50), RedisBus(_options(redis_server.port))
+    sender, receiver = RedisBus(_options(own_redis.port), buffer_size=50), RedisBus(_options(own_redis.port))
     await sender.start('a' * 12, lambda raw: None)
     await receiver.start('b' * 12, got.append)
     try:
@@ -132,7 +141,7 @@ async def test_outage_buffer_is_bounded_and_flushed_in_order(redis_server):
             if got:
                 break
             await asyncio.sleep(0.01)
-        redis_server.stop()
+        own_redis.stop()
         await sender.send('b' * 12, b'probe')  # the writer finds out Redis is gone
         for _ in range(300):
             if not sender.connected:
@@ -143,7 +152,7 @@ async def test_outage_buffer_is_bounded_and_flushed_in_order(redis_server):
             await sender.send('b' * 12, f'{i}'.encode())
         with pytest.raises(BusError, match='BUS_BUFFER_SIZE'):
             await sender.send('b' * 12, b'one too many')
-        await asyncio.to_thread(redis_server.start)
+        await asyncio.to_thread(own_redis.start)
         expected = [b'before', b'probe', *(f'{i}'.encode() for i in range(49))]
         for _ in range(500):
             if len(got) >= len(expected):
@@ -153,40 +162,6 @@ async def test_outage_buffer_is_bounded_and_flushed_in_order(redis_server):
     finally:
         await sender.stop()
         await receiver.stop()
-
-
-async def test_listener_survives_a_failing_delivery(redis_server):
-    got: list[bytes] = []
-
-    def deliver(raw: bytes) -> None:
-        if raw == b'boom':
-            raise ValueError('boom')
-        got.append(raw)
-
-    sender, receiver = RedisBus(_options(redis_server.port)), RedisBus(_options(redis_server.port))
-    await sender.start('c' * 12, lambda raw: None)
-    await receiver.start('d' * 12, deliver)
-    try:
-        for message in (b'one', b'boom', b'two'):
-            await sender.send('d' * 12, message)
-        for _ in range(200):
-            if len(got) == 2:
-                break
-            await asyncio.sleep(0.01)
-        assert got == [b'one', b'two']
-    finally:
-        await sender.stop()
-        await receiver.stop()
-
-
-async def test_stop_leaves_no_pending_tasks(redis_server, caplog):
-    bus = RedisBus(_options(redis_server.port))
-    await bus.start('e' * 12, lambda raw: None)
-    await bus.send('f' * 12, b'x')
-    await bus.stop()
-    pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and 'panther-bus' in t.get_name()]
-    assert pending == []
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 async def test_typed_messages_over_redis(server):
@@ -206,7 +181,7 @@ async def test_sigterm_shutdown_closes_the_bus_cleanly(redis_server):
     from tests.cluster import APP_DIR
     from tests.servers import serve
 
-    env = {'TEST_REDIS_PORT': str(redis_server.port), 'PYTHONASYNCIODEBUG': '1'}
+    env = {'TEST_REDIS_PORT': str(redis_server), 'PYTHONASYNCIODEBUG': '1'}
     with serve('main:app', APP_DIR, server='uvicorn', env=env) as running:
         client = await open_client(running)
         assert await client.ask(op='join', name='bye') == {'joined': 'bye'}
@@ -227,11 +202,11 @@ async def test_a_burst_to_one_worker_is_few_entries_in_order_with_group_sends(re
     import redis.asyncio as aioredis
 
     got: list[bytes] = []
-    sender, receiver = RedisBus(_options(redis_server.port)), RedisBus(_options(redis_server.port))
+    sender, receiver = RedisBus(_options(redis_server)), RedisBus(_options(redis_server))
     groups = {'room': {'h' * 12 + 'conn'}}
     await sender.start('g' * 12, lambda raw: None)
     await receiver.start('h' * 12, got.append, groups)
-    client = aioredis.Redis(host='127.0.0.1', port=redis_server.port)
+    client = aioredis.Redis(host='127.0.0.1', port=redis_server)
     try:
         await receiver.group_add('room', 'h' * 12 + 'conn')
         expected = []
@@ -265,10 +240,10 @@ async def test_malformed_entries_are_skipped_and_logged(redis_server, caplog):
     from panther.bus import redis_wire
 
     got: list[bytes] = []
-    sender, receiver = RedisBus(_options(redis_server.port)), RedisBus(_options(redis_server.port))
+    sender, receiver = RedisBus(_options(redis_server)), RedisBus(_options(redis_server))
     await sender.start('i' * 12, lambda raw: None)
     await receiver.start('j' * 12, got.append)
-    client = aioredis.Redis(host='127.0.0.1', port=redis_server.port)
+    client = aioredis.Redis(host='127.0.0.1', port=redis_server)
     stream = 'panther:bus:stream:' + 'j' * 12
     try:
         await client.xadd(stream, {'d': b'short'})
@@ -288,7 +263,7 @@ async def test_malformed_entries_are_skipped_and_logged(redis_server, caplog):
 
 async def test_resp3_and_decoded_responses_in_the_users_options(redis_server):
     # REDIS is also the user's own client config: the bus must work whatever it asks for.
-    options = {**_options(redis_server.port), 'protocol': 3, 'decode_responses': True}
+    options = {**_options(redis_server), 'protocol': 3, 'decode_responses': True}
     got: list[bytes] = []
     sender, receiver = RedisBus(options), RedisBus(options)
     await sender.start('m' * 12, lambda raw: None)
@@ -302,4 +277,38 @@ async def test_resp3_and_decoded_responses_in_the_users_options(redis_server):
         assert await sender.group_members('room') == ['n' * 12 + 'conn']
     finally:
         await sender.stop()
+        await receiver.stop()
+
+
+async def test_a_group_entry_reaches_only_the_members_that_had_joined_by_its_epoch(redis_server):
+    """The receiving side of issue 15's fix: an entry's join epoch leaves out later local members."""
+    import redis.asyncio as aioredis
+
+    from panther import envelope
+    from panther.bus import redis_wire
+
+    sender_id, own = 'o' * 12, 'p' * 12
+    early, later, latest = (own + f'{i:020d}' for i in range(3))
+    got: list[bytes] = []
+    groups: dict[str, set[str]] = {}
+    receiver = RedisBus(_options(redis_server))
+    await receiver.start(own, got.append, groups)
+    client = aioredis.Redis(host='127.0.0.1', port=redis_server)
+    try:
+        for member in (early, later, latest):  # join epochs 1, 2, 3
+            groups.setdefault('room', set()).add(member)
+            await receiver.group_add('room', member)
+        assert await client.hget('panther:bus:workers:room', own) == b'3'
+        stream = 'panther:bus:stream:' + own
+        # As the group-send script writes them: sent when this worker's epoch was 1, then 3.
+        old = sender_id.encode() + redis_wire.record(1, envelope.encode_group('room', 'old'))
+        new = sender_id.encode() + redis_wire.record(2, envelope.encode_group('room', 'new', (early,)))
+        await client.xadd(stream, {'d': old, 'j': b'1'})
+        await client.xadd(stream, {'d': new, 'j': b'3'})
+        await _until(lambda: len(got) == 2)
+        first, second = (envelope.decode(raw) for raw in got)
+        assert (first.payload, sorted(first.exclude)) == ('old', sorted([later, latest]))
+        assert (second.payload, second.exclude) == ('new', (early,))
+    finally:
+        await client.aclose()
         await receiver.stop()

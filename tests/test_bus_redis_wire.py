@@ -10,17 +10,20 @@ from panther.connection_ids import WORKER_ID_LENGTH
 SENDER = b'w' * WORKER_ID_LENGTH
 
 
-def test_command_matches_redis_py_packer():
+def test_pack_is_hiredis_and_matches_redis_pys_python_packer():
+    assert redis_wire.pack is hiredis.pack_command  # redis[hiredis] is a dependency
     args = (b'XADD', b'panther:bus:stream:abc', b'MAXLEN', b'~', b'100000', b'*', b'd', bytes(range(256)) * 3, b'')
-    assert redis_wire.command(*args) == b''.join(Connection().pack_command(*args))
+    expected = b''.join(Connection().pack_command(*args))
+    assert redis_wire.pack(args) == expected
+    assert redis_wire._python_pack()(args) == expected  # the fallback without hiredis
 
 
-def test_command_parses_back_as_the_same_arguments():
+def test_pack_parses_back_as_the_same_arguments():
     # A RESP array of bulk strings is also a valid reply: hiredis reads the arguments back.
-    args = [b'SADD', b'key\r\nwith crlf', b'$3\r\n', b'\x00' * 70_000]
+    args = (b'SADD', b'key\r\nwith crlf', b'$3\r\n', b'\x00' * 70_000)
     reader = hiredis.Reader()
-    reader.feed(redis_wire.command(*args))
-    assert reader.gets() == args
+    reader.feed(redis_wire.pack(args))
+    assert reader.gets() == list(args)
 
 
 @pytest.mark.parametrize('sizes', [[0], [1], [32, 0, 5], [65_536, 1, 70_000], [3] * 500])
@@ -70,10 +73,12 @@ def test_record_refuses_what_its_length_field_cannot_hold():
 
 
 def test_xread_entries_resp2_and_resp3():
-    entries = [[b'1-0', [b'd', b'one']], [b'1-1', [b'other', b'x', b'd', b'two']], [b'1-2', [b'other', b'y']]]
-    expected = [(b'1-0', b'one'), (b'1-1', b'two'), (b'1-2', b'')]
+    entries = [[b'1-0', [b'd', b'one']], [b'1-1', [b'other', b'x', b'd', b'two']], [b'1-2', [b'other', b'y']],
+               [b'1-3', [b'd', b'group', b'j', b'17']], [b'1-4', [b'd', b'odd', b'j', b'x1']]]
+    expected = [(b'1-0', b'one', None), (b'1-1', b'two', None), (b'1-2', b'', None), (b'1-3', b'group', 17),
+                (b'1-4', b'odd', None)]
     assert redis_wire.xread_entries([[b'stream', entries]]) == expected
     assert redis_wire.xread_entries({b'stream': entries}) == expected
-    assert redis_wire.xread_entries({b'stream': [[b'1-0', {b'd': b'one'}]]}) == [(b'1-0', b'one')]
+    assert redis_wire.xread_entries({b'stream': [[b'1-0', {b'd': b'one', b'j': b'3'}]]}) == [(b'1-0', b'one', 3)]
     assert redis_wire.xread_entries(None) == []
     assert redis_wire.xread_entries([]) == []

@@ -1,49 +1,13 @@
-"""Several workers on one machine without Redis: gunicorn --preload and panther run --workers."""
+"""When workers share the shared-local bus, and when they cannot (and say so).
+
+The bus contract shared with the other backends is in test_bus_contract*.py.
+"""
 
 import asyncio
 
 import pytest
 
-from tests import bus_scenarios as scenario
-from tests.cluster import cluster, http, open_client
-
-
-@pytest.fixture(scope='module', params=['gunicorn', 'panther'])
-def server(request):
-    with cluster(request.param) as running:
-        yield running
-
-
-async def test_backend_is_shared(server):
-    client = await open_client(server)
-    async with http(server) as api:
-        assert (await api.get('/api/whoami/')).json()['bus'] == 'shared'
-    await client.close()
-    assert 'NOT shared' not in server.log()
-
-
-async def test_every_worker_reaches_every_worker(server):
-    await scenario.every_worker_reaches_every_worker(server)
-
-
-async def test_api_closes_connections_on_other_workers(server):
-    await scenario.api_closes_connections_on_other_workers(server)
-
-
-async def test_thousand_messages_in_order(server):
-    await scenario.thousand_messages_in_order(server)
-
-
-async def test_targeted_send_is_handled_by_exactly_one_worker(server):
-    await scenario.targeted_send_is_handled_by_exactly_one_worker(server)
-
-
-async def test_stale_ids_do_not_break_the_listener(server):
-    await scenario.stale_ids_do_not_break_the_listener(server)
-
-
-async def test_sigkill_one_worker(server):
-    await scenario.sigkill_one_worker(server)
+from tests.cluster import http, open_client
 
 
 @pytest.mark.parametrize('launcher,args', [

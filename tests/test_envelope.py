@@ -58,3 +58,22 @@ def test_send_round_trip(payload):
 def test_unknown_kind_is_an_error():
     with pytest.raises(ValueError, match='unknown envelope kind'):
         envelope.decode(b'Zjunk')
+
+
+@given(name=st.text(max_size=50), payload=st.one_of(st.text(), st.binary()), exclude=st.lists(ids, max_size=5),
+       more=st.lists(ids, max_size=5))
+def test_exclude_more_adds_exclusions_and_keeps_the_rest(name, payload, exclude, more):
+    raw = envelope.encode_group(name, payload, tuple(exclude))
+    assert envelope.group_name(raw) == name
+    message = envelope.decode(envelope.exclude_more(raw, more))
+    assert (message.kind, message.target, message.payload) == (raw[:1], name, payload)
+    assert set(message.exclude) == set(exclude) | set(more) and len(message.exclude) == len(exclude) + len(more)
+
+
+def test_exclude_more_refuses_other_kinds_and_too_many():
+    assert envelope.group_name(envelope.encode_send(ID, 'x')) is None
+    with pytest.raises(ValueError, match='not a group envelope'):
+        envelope.exclude_more(envelope.encode_send(ID, 'x'), [ID])
+    raw = envelope.encode_group('room', 'x', (ID,) * envelope.MAX_EXCLUDE)
+    with pytest.raises(ValueError, match='at most'):
+        envelope.exclude_more(raw, [ID])

@@ -14,7 +14,8 @@ import os
 
 from panther.bus.base import Bus, BusError
 from panther.bus.local import LocalBus
-from panther.bus.shared import ENV_DIR, SharedBus, preload_directory
+from panther.bus.shared import SharedBus
+from panther.bus.shared_dir import ENV_DIR, preload_directory
 
 __all__ = ['Bus', 'BusError', 'LocalBus', 'SharedBus', 'choose_bus']
 

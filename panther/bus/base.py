@@ -3,8 +3,11 @@
 The runtime serves everything local itself (a connection or group member living
 in this worker never touches the bus); the bus only carries envelopes
 (``panther.envelope``) to *other* workers and keeps group membership visible
-across them. A backend never decodes envelopes: it calls ``deliver(raw)`` in the
-receiving worker, in the order the sender sent them.
+across them. A backend does not decode envelopes: it calls ``deliver(raw)`` in the
+receiving worker, in the order the sender sent them. The one exception: a group
+envelope that reaches a worker after some of its connections joined the group may
+get those connections added to its exclusions (``envelope.exclude_more``), as a
+group message reaches only the connections that were members when it was sent.
 """
 
 from __future__ import annotations
@@ -51,7 +54,11 @@ class Bus(ABC):
 
     @abstractmethod
     async def group_send(self, name: str, message: bytes) -> None:
-        """Deliver ``message`` once to every *other* worker that has members of ``name``."""
+        """Deliver ``message`` once to every *other* worker that has members of ``name``.
+
+        It must not reach members that joined after it was sent, even when it is
+        delivered again after an outage of the backend.
+        """
 
     @abstractmethod
     async def group_members(self, name: str) -> list[str]:

@@ -20,7 +20,7 @@ import multiprocessing
 import os
 import sys
 
-from panther.bus.shared import _int, _option_int
+from panther.argv import int_option, to_int
 
 
 def _cmdline(pid: int) -> list[str]:
@@ -41,15 +41,14 @@ def unshared_workers_warning() -> str | None:
     fix = ('run "panther run main:app --workers N", or "gunicorn -w N -k uvicorn.workers.UvicornWorker '
            'main:app --preload", or configure REDIS')
     if 'gunicorn' in sys.modules and _mentions(parent, 'gunicorn'):
-        workers = (_option_int(parent, ('--workers',), short='-w')
-                   or _int(os.environ.get('WEB_CONCURRENCY')))
+        workers = int_option(parent, '--workers', '-w') or to_int(os.environ.get('WEB_CONCURRENCY'))
         if workers == 1:
             return None
         count = f'{workers} workers' if workers else 'more than one worker (if so)'
         return (f'WebSockets are NOT shared between workers: gunicorn runs {count} without --preload, so '
                 f'each worker reaches only its own connections and groups; {fix}.')
     if multiprocessing.parent_process() is not None and _mentions(parent, 'uvicorn'):
-        workers = _option_int(parent, ('--workers',)) or _int(os.environ.get('WEB_CONCURRENCY'))
+        workers = int_option(parent, '--workers') or to_int(os.environ.get('WEB_CONCURRENCY'))
         if workers and workers > 1:
             return (f'WebSockets are NOT shared between workers: "uvicorn --workers {workers}" gives each worker '
                     f'only its own connections and groups; {fix}.')

@@ -5,7 +5,7 @@ Keys (one Redis database is one panther deployment)::
     panther:bus:stream:<worker>   a Stream per worker: its inbox (XADD by senders, XREAD by its owner)
     panther:bus:alive:<worker>    set by the owner's heartbeat, expires after BUS_LIVENESS_TTL
     panther:bus:members:<group>   set of the group's connection ids (ids start with their worker id)
-    panther:bus:workers:<group>   set of the workers that have members of the group
+    panther:bus:workers:<group>   hash: each worker with members of the group -> its join epoch
 
 Targeted routing: a connection id names its worker, so a send goes to that worker's
 stream only; no other worker sees it. What one writer batch holds for one worker is a
@@ -31,6 +31,14 @@ persistent) Redis; the writer keeps the last second of acknowledged messages and
 when it finds a different Redis ``run_id`` after reconnecting, sends them again
 (readers drop the ones they had).
 
+Group messages reach only the connections that were members when they were sent,
+resent or not. Each worker numbers the joins of its connections (the join epoch,
+one counter per worker) and publishes its latest join to a group in
+``workers:<group>``; the group-send script copies that epoch into each worker's
+entry, and the receiving worker leaves out its members that joined later. A resent
+group message goes only to the workers it first reached, with the epochs they had
+then (the script returns them), never to the group as it is after the restart.
+
 Liveness: the heartbeat refreshes ``alive:<worker>`` every third of
 ``BUS_LIVENESS_TTL`` (default 5 s). A killed worker's members are left out of
 ``group_members`` and group sends once its key expires, i.e. within the TTL, and
@@ -49,15 +57,19 @@ import contextlib
 import logging
 import time
 from collections import deque
+from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
+from panther import envelope
 from panther.bus import redis_wire
 from panther.bus.base import Bus, BusError, Deliver, LocalGroups
+from panther.bus.redis_ops import GroupCopy, GroupSend, Join, Leave, Operation, Resend, Send, Sent
+from panther.bus.redis_wire import pack
 from panther.connection_ids import WORKER_ID_LENGTH
 from panther.exceptions import ConfigError
 
@@ -71,25 +83,8 @@ _BATCH = 512  # operations per round trip
 _GATHER_PASSES = 16  # loop passes the writer waits at most while its queue still grows
 _ENTRY_BYTES = 1 << 20  # the entries being filled are closed once together they hold this much
 
-# KEYS[1] = workers:<group>; ARGV = own worker id, message, max stream length, stream ttl (ms), key prefix
-_GROUP_SEND = """
-local workers = redis.call('SMEMBERS', KEYS[1])
-local sent = 0
-for _, worker in ipairs(workers) do
-  if worker ~= ARGV[1] then
-    if redis.call('EXISTS', ARGV[5] .. 'alive:' .. worker) == 1 then
-      local stream = ARGV[5] .. 'stream:' .. worker
-      redis.call('XADD', stream, 'MAXLEN', '~', ARGV[3], '*', 'd', ARGV[2])
-      redis.call('PEXPIRE', stream, ARGV[4])
-      sent = sent + 1
-    else
-      redis.call('SREM', KEYS[1], worker)
-    end
-  end
-end
-return sent
-"""
-_GROUP_SEND_BYTES = _GROUP_SEND.encode()
+# One server-side script per group send (see the file for its keys and arguments).
+_GROUP_SEND = resources.files('panther.bus').joinpath('group_send.lua').read_bytes()
 
 
 def _run_id(info: Any) -> str:
@@ -98,6 +93,10 @@ def _run_id(info: Any) -> str:
         if line.startswith('run_id:'):
             return line[7:].strip()
     return ''
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _stream(worker_id: str) -> str:
@@ -134,9 +133,11 @@ class RedisBus(Bus):
         self.worker_id = ''
         self.connected = False
         self._groups: LocalGroups = {}
-        # Operations in send order: ('x', worker, data) | ('g', group, data) | ('a'|'d', group, id, last)
-        self._queue: deque[tuple[Any, ...]] = deque()
-        self._recent: deque[tuple[float, tuple[Any, ...]]] = deque()
+        self._queue: deque[Operation] = deque()  # in send order
+        self._recent: deque[tuple[float, Sent]] = deque()  # (when Redis acknowledged it, message)
+        self._epoch = 0  # joins of this worker's connections so far (see the module docstring)
+        # group -> {member: its join epoch}, in join order, so epochs increase along each dict
+        self._joined: dict[str, dict[str, int]] = {}
         # When this writer last set each target stream's TTL; cleared on every reconnect.
         self._ttl_set_at: dict[str, float] = {}
         self._waiters: dict[int, asyncio.Future[None]] = {}  # op serial -> set when that op reached Redis
@@ -163,12 +164,10 @@ class RedisBus(Bus):
             return str(self.options['url'])
         return f"{self.options.get('host', 'localhost')}:{self.options.get('port', 6379)}"
 
-    def _client(self, **overrides: Any) -> aioredis.Redis:
-        # The bus deals in bytes whatever the user's client decodes.
+    def _client(self, retry: Retry, **overrides: Any) -> aioredis.Redis:
+        # The bus deals in bytes whatever the user's client decodes, and chooses its own retries.
         options = {'socket_connect_timeout': 2.0, 'socket_timeout': 5.0, **self.options, **overrides,
-                   'decode_responses': False}
-        # The bus decides itself when to retry (and dedups), so redis-py must not retry behind it.
-        options['retry'] = Retry(NoBackoff(), 0)
+                   'decode_responses': False, 'retry': retry}
         url = options.pop('url', None)
         if url is not None:
             return aioredis.Redis.from_url(url, **options)
@@ -181,12 +180,16 @@ class RedisBus(Bus):
         self._worker_bytes = worker_id.encode()
         self._deliver = deliver
         self._groups = groups if groups is not None else {}
-        self._redis = self._client()
+        # Heartbeats, membership queries and registrations are idempotent: after a Redis
+        # restart the pool's dead connections are retried on fresh ones instead of failing.
+        self._redis = self._client(Retry(ExponentialBackoff(cap=0.25, base=0.01), 3))
         # The writer's and the reader's connections are opened and timed by the bus
         # itself (one asyncio.timeout per round trip): redis-py's per-call socket
         # timeout would wrap every write in a task of its own.
         self._timeout = float(self.options.get('socket_timeout') or 5.0)
-        self._raw = self._client(socket_timeout=None)
+        # The writer decides itself when to resend (and readers dedup), so redis-py must not
+        # retry behind it on these connections.
+        self._raw = self._client(Retry(NoBackoff(), 0), socket_timeout=None)
         self._conn = self._raw.connection_pool.make_connection()
         self._reader_conn = self._raw.connection_pool.make_connection()
         try:
@@ -222,7 +225,7 @@ class RedisBus(Bus):
                 for name, members in self._groups.items():
                     if members:
                         pipe.srem(_members(name), *members)
-                    pipe.srem(_workers(name), self.worker_id)
+                    pipe.hdel(_workers(name), self.worker_id)
                 await pipe.execute()
         await self._close_clients()
 
@@ -266,7 +269,7 @@ class RedisBus(Bus):
             self._progress.clear()
             await self._progress.wait()
 
-    def _push(self, op: tuple[Any, ...]) -> int:
+    def _push(self, op: Operation) -> int:
         self._queue.append(op)
         self._serial += 1
         self._wakeup.set()
@@ -275,20 +278,29 @@ class RedisBus(Bus):
     async def send(self, worker_id: str, message: bytes) -> None:
         if len(self._queue) >= self.buffer_size:
             await self._room()
-        self._push(('x', worker_id, self._data(message)))
+        self._push(Send(worker_id, self._data(message)))
 
     async def group_send(self, name: str, message: bytes) -> None:
         if len(self._queue) >= self.buffer_size:
             await self._room()
-        self._push(('g', name, self._data(message)))
+        self._push(GroupSend(name, self._data(message)))
 
     async def group_add(self, name: str, connection_id: str) -> None:
-        await self._membership(('a', name, connection_id, False))
+        self._epoch += 1
+        joined = self._joined.setdefault(name, {})
+        joined.pop(connection_id, None)  # a re-join moves to the end, keeping epochs in order
+        joined[connection_id] = self._epoch
+        await self._membership(Join(name, connection_id, self._epoch))
 
     async def group_discard(self, name: str, connection_id: str) -> None:
-        await self._membership(('d', name, connection_id, not self._groups.get(name)))
+        joined = self._joined.get(name)
+        if joined is not None:
+            joined.pop(connection_id, None)
+            if not joined:
+                del self._joined[name]
+        await self._membership(Leave(name, connection_id, not self._groups.get(name)))
 
-    async def _membership(self, op: tuple[Any, ...]) -> None:
+    async def _membership(self, op: Join | Leave) -> None:
         """Queue a membership change in order with sends; wait (bounded) until Redis has it.
 
         Waiting makes ``join_group`` visible to every worker once it returns. During
@@ -315,13 +327,14 @@ class RedisBus(Bus):
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            batch: list[tuple[Any, ...]] = []
+            batch: list[Operation] = []
+            reached: dict[int, list[tuple[str, int]]] = {}
             try:
                 await self._gather()
                 if self._writer_fresh:
                     await self._reconnect_writer()  # may put resends at the front of the queue
                 batch = [queue[i] for i in range(min(len(queue), _BATCH))]
-                await self._ship(batch)
+                reached = await self._ship(batch)
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -339,12 +352,16 @@ class RedisBus(Bus):
             now = time.monotonic()
             recent = self._recent
             done = 0
-            for _ in batch:
+            for index in range(len(batch)):
                 op = queue.popleft()
-                if op[0] in ('x', 'g'):
-                    recent.append((now, op[:3]))
-                    if len(op) == 4:
-                        continue  # a resend: not an operation any caller waits for
+                if type(op) is Resend:
+                    recent.append((now, op.message))
+                    continue  # not an operation any caller waits for
+                if type(op) is Send:
+                    recent.append((now, op))
+                elif type(op) is GroupSend:
+                    for worker, epoch in reached.get(index, ()):
+                        recent.append((now, GroupCopy(worker, op.data, epoch)))
                 done += 1
             while recent and (now - recent[0][0] > RESEND_WINDOW or len(recent) > self.buffer_size):
                 recent.popleft()
@@ -396,78 +413,95 @@ class RedisBus(Bus):
         if self._recent:
             logger.warning('redis bus: Redis restarted; resending the last %d acknowledged message(s) '
                            '(receivers drop the ones they had)', len(self._recent))
-            self._queue.extendleft((*op, True) for _, op in reversed(self._recent))
+            self._queue.extendleft(Resend(op) for _, op in reversed(self._recent))
             self._recent.clear()
 
-    async def _ship(self, batch: list[tuple[Any, ...]]) -> None:
+    async def _ship(self, batch: list[Operation]) -> dict[int, list[tuple[str, int]]]:
         """Send ``batch`` as one pipelined write and read every reply.
 
         Consecutive sends to one worker become one stream entry (see
         ``redis_wire``); anything else (a group send, a membership change) first
         flushes what is pending, so each stream still sees the order of ``batch``.
+        Returns, for each group send (by its index in ``batch``), the workers it
+        reached and their join epochs.
         """
         maxlen, own = b'%d' % self.max_stream_length, self._worker_bytes
         commands: list[bytes] = []
         add = commands.append
         pending: dict[str, list[bytes]] = {}  # target worker -> its records, in order
         size = 0
+        group_sends: dict[int, int] = {}  # index of the EVAL in commands -> index of its op in batch
 
         def flush() -> None:
             for target, records in pending.items():
-                add(redis_wire.command(
+                add(pack((
                     b'XADD', _stream(target).encode(), b'MAXLEN', b'~', maxlen, b'*', b'd',
-                    own + b''.join(records)))
+                    own + b''.join(records))))
             pending.clear()
 
-        for op in batch:
-            kind = op[0]
-            if kind == 'x':
-                records = pending.get(op[1])
+        for index, op in enumerate(batch):
+            if type(op) is Resend:
+                op = op.message
+            if type(op) is Send:
+                records = pending.get(op.worker)
                 if records is None:
-                    records = pending[op[1]] = []
-                records.append(op[2])
-                size += len(op[2])
+                    records = pending[op.worker] = []
+                records.append(op.data)
+                size += len(op.data)
                 if size >= _ENTRY_BYTES:
                     flush()
                     size = 0
                 continue
             flush()
             size = 0
-            if kind == 'g':
-                add(redis_wire.command(
-                    b'EVAL', _GROUP_SEND_BYTES, b'1', _workers(op[1]).encode(), own, own + op[2],
-                    maxlen, b'%d' % STREAM_TTL_MS, PREFIX.encode()))
-            elif kind == 'a':
-                add(redis_wire.command(b'SADD', _members(op[1]).encode(), op[2].encode()))
-                add(redis_wire.command(b'SADD', _workers(op[1]).encode(), own))
-            else:
-                add(redis_wire.command(b'SREM', _members(op[1]).encode(), op[2].encode()))
-                if op[3]:
-                    add(redis_wire.command(b'SREM', _workers(op[1]).encode(), own))
+            if type(op) is GroupSend:
+                group_sends[len(commands)] = index
+                add(pack((
+                    b'EVAL', _GROUP_SEND, b'1', _workers(op.group).encode(), own, own + op.data,
+                    maxlen, b'%d' % STREAM_TTL_MS, PREFIX.encode())))
+            elif type(op) is GroupCopy:
+                add(pack((
+                    b'XADD', _stream(op.worker).encode(), b'MAXLEN', b'~', maxlen, b'*', b'd', own + op.data,
+                    b'j', b'%d' % op.epoch)))
+            elif type(op) is Join:
+                add(pack((b'SADD', _members(op.group).encode(), op.connection_id.encode())))
+                add(pack((b'HSET', _workers(op.group).encode(), own, b'%d' % op.epoch)))
+            elif type(op) is Leave:
+                add(pack((b'SREM', _members(op.group).encode(), op.connection_id.encode())))
+                if op.last:
+                    add(pack((b'HDEL', _workers(op.group).encode(), own)))
         flush()
         # The TTL only has to outlive a dead owner's stream, and the owner refreshes it
         # itself: once a second per target is plenty, instead of a command per message.
         now, set_at = time.monotonic(), self._ttl_set_at
-        for target in {op[1] for op in batch if op[0] == 'x'}:
+        targets = {op.worker for op in batch if type(op) is Send}
+        targets.update(op.message.worker for op in batch if type(op) is Resend)
+        for target in targets:
             if now - set_at.get(target, -TTL_REFRESH_S) >= TTL_REFRESH_S:
                 set_at[target] = now
-                add(redis_wire.command(b'PEXPIRE', _stream(target).encode(), b'%d' % STREAM_TTL_MS))
+                add(pack((b'PEXPIRE', _stream(target).encode(), b'%d' % STREAM_TTL_MS)))
         conn = self._conn
+        reached: dict[int, list[tuple[str, int]]] = {}
         async with asyncio.timeout(self._timeout):
             await conn.send_packed_command(b''.join(commands), check_health=False)
-            for _ in commands:
+            for position in range(len(commands)):
                 try:
-                    await conn.read_response()
+                    reply = await conn.read_response()
                 except ResponseError as exc:
                     logger.error('redis bus: Redis refused a command: %s', exc)
+                    continue
+                if position in group_sends:
+                    reached[group_sends[position]] = [
+                        (_text(reply[i]), int(reply[i + 1])) for i in range(0, len(reply) - 1, 2)]
+        return reached
 
     # -- receiving ---------------------------------------------------------------
 
     async def _read_loop(self) -> None:
         """Deliver what other workers put in this worker's stream, in order, each message once.
 
-        A connection of its own with the command packed by hand: the reply is one
-        entry per sending worker's batch, split here (``redis_wire``).
+        A connection of its own, driven directly (``redis_wire.pack``): the reply is
+        one entry per sending worker's batch, split here (``redis_wire``).
         """
         key = _stream(self.worker_id).encode()
         last = b'0-0'
@@ -481,7 +515,7 @@ class RedisBus(Bus):
             try:
                 async with asyncio.timeout(wait):
                     await conn.send_packed_command(
-                        redis_wire.command(b'XREAD', b'COUNT', b'64', b'BLOCK', block, b'STREAMS', key, last),
+                        pack((b'XREAD', b'COUNT', b'64', b'BLOCK', block, b'STREAMS', key, last)),
                         check_health=False)
                     response = await conn.read_response()
             except asyncio.CancelledError:
@@ -494,7 +528,7 @@ class RedisBus(Bus):
                 backoff = min(backoff * 2, 1.0)
                 continue
             backoff = 0.05
-            for entry_id, data in redis_wire.xread_entries(response):
+            for entry_id, data, epoch in redis_wire.xread_entries(response):
                 last = entry_id
                 try:
                     sender, records = redis_wire.split_entry(data)
@@ -504,11 +538,25 @@ class RedisBus(Bus):
                             continue  # a retried or resent copy
                         newest = seen[sender] = seq
                         try:
+                            if epoch is not None and self._joined:
+                                message = self._without_later_members(message, epoch)
                             deliver(message)
                         except Exception:
                             logger.exception('redis bus: a message could not be delivered; going on')
                 except redis_wire.EntryError as exc:
                     logger.error('redis bus: skipped a malformed entry %s in %s: %s', entry_id, key, exc)
+
+    def _without_later_members(self, message: bytes, epoch: int) -> bytes:
+        """The group envelope ``message``, excluding this worker's members that joined after ``epoch``."""
+        joined = self._joined.get(envelope.group_name(message) or '')
+        if not joined or next(reversed(joined.values())) <= epoch:
+            return message
+        later = []
+        for connection_id, joined_at in reversed(joined.items()):
+            if joined_at <= epoch:
+                break
+            later.append(connection_id)
+        return envelope.exclude_more(message, later)
 
     # -- liveness ----------------------------------------------------------------
 
@@ -529,7 +577,8 @@ class RedisBus(Bus):
             for name, members in groups:
                 for i in range(0, len(members), 1000):
                     pipe.sadd(_members(name), *members[i:i + 1000])
-                pipe.sadd(_workers(name), self.worker_id)
+                # Every current member joined by now: later group messages reach them all.
+                pipe.hset(_workers(name), self.worker_id, self._epoch)
             await pipe.execute()
         logger.info('redis bus: registered %d group membership(s) of worker %s',
                     sum(len(m) for _, m in groups), self.worker_id)
@@ -568,6 +617,6 @@ class RedisBus(Bus):
             with contextlib.suppress(RedisError, OSError):
                 async with self._redis.pipeline(transaction=False) as pipe:
                     pipe.srem(_members(name), *gone)
-                    pipe.srem(_workers(name), *dead)
+                    pipe.hdel(_workers(name), *dead)
                     await pipe.execute()
         return [i.decode() for i in ids if i[:WORKER_ID_LENGTH] not in dead]

@@ -9,6 +9,13 @@ goes to redis-py unchanged::
         'class': 'myapp.MyRedis',                 # optional Redis subclass to build
     }
 
+A dead pooled connection (Redis restarted, a proxy dropped it) is retried
+transparently: unless ``REDIS`` says otherwise, the client retries a command up
+to 3 times with exponential backoff (10 ms to 0.5 s) on redis-py's
+``ConnectionError`` and ``TimeoutError``, on a fresh connection, and checks a
+connection idle for more than 15 s with a PING before using it. Keys given in
+``REDIS`` (``retry``, ``retry_on_error``, ``health_check_interval``) win.
+
 ``redis`` is a proxy: attribute access goes to the current client, which is built
 from ``config.REDIS`` on first use and rebuilt when that setting changes (or when
 used from a different event loop, as between tests)::
@@ -31,8 +38,10 @@ from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from panther.config_loader import import_string
 from panther.configs import config
@@ -70,9 +79,22 @@ def _address(options: dict[str, Any]) -> str:
     return f'{options.get("host", "localhost")}:{options.get("port", 6379)}'
 
 
+def _resilience() -> dict[str, Any]:
+    """Retries on a fresh connection for a dead pooled one; a fresh ``Retry`` per client."""
+    return {
+        'retry': Retry(ExponentialBackoff(cap=0.5, base=0.01), 3),
+        'retry_on_error': [RedisConnectionError, RedisTimeoutError],
+        'health_check_interval': 15,
+    }
+
+
 def build_client(settings: dict[str, Any], **overrides: Any) -> Redis:
-    """Build (without connecting) a client from a ``REDIS`` dict; options are checked."""
-    options = dict(settings)
+    """Build (without connecting) a client from a ``REDIS`` dict; options are checked.
+
+    ``settings`` win over panther's retry defaults (see the module docstring), ``overrides`` over both.
+    Raises ``ConfigError('REDIS', ...)`` for an option redis-py refuses.
+    """
+    options = {**_resilience(), **settings}
     cls = _client_class(options.pop('class', None))
     url = options.pop('url', None)
     options.update(overrides)

@@ -22,6 +22,7 @@ from panther.converters import PathVariableError
 from panther.exceptions import APIError, NotFoundAPIError, UpgradeRequiredAPIError
 from panther.guards import as_guard
 from panther.limits import Limits
+from panther.log_safety import printable
 from panther.origins import hijacking_warning
 from panther.request import Request
 from panther.resources import close_resources, open_resources
@@ -129,7 +130,7 @@ class Panther:
         if not isinstance(endpoint, WebsocketEndpoint):
             message = await receive()
             if message['type'] == 'websocket.connect':
-                logger.info('WebSocket %s rejected: %s', scope['path'],
+                logger.info('WebSocket %s rejected: %s', printable(scope['path']),
                             'not a WebSocket route' if matched else 'no such route')
                 await reject_handshake(send)
             return
@@ -155,7 +156,7 @@ class Panther:
         except PathVariableError as exc:
             response, body = _error(400, str(exc))
         except Exception:
-            logger.exception('%s %s raised', scope.get('method'), scope['path'])
+            logger.exception('%s %s raised', printable(scope.get('method')), printable(scope['path']))
             response, body = _error(500, 'Internal Server Error')
         await response.send(send, body=body, head=scope.get('method') == 'HEAD')
 

@@ -22,6 +22,7 @@ from panther.exceptions import AuthenticationAPIError, ConfigError
 from panther.guards import Guard, as_guard, as_guards, guard_name, static_attr
 from panther.idle import IdleSweeper
 from panther.inbound import Inbound
+from panther.log_safety import printable
 from panther.origins import origin_allowed, origin_of
 from panther.runtime import Runtime
 from panther.types import Receive, Scope, Send
@@ -90,14 +91,14 @@ class WebsocketEndpoint:
         # Both checks come before anything the user wrote (auth, permissions, connect).
         if not origin_allowed(scope, limits.allowed_origins):
             logger.info('WebSocket %s rejected: origin %r not in WS_ALLOWED_ORIGINS',
-                        scope['path'], origin_of(scope))
+                        printable(scope['path']), origin_of(scope))
             await reject_handshake(send)
             return
         # Counted from here rather than from accept(), so a burst of concurrent
         # handshakes cannot all pass the check while their auth is still running.
         if limits.max_connections is not None and runtime.admitted >= limits.max_connections:
             logger.warning('WebSocket %s rejected: WS_MAX_CONNECTIONS (%d) reached',
-                           scope['path'], limits.max_connections)
+                           printable(scope['path']), limits.max_connections)
             await reject_handshake(send)
             return
         runtime.admitted += 1
@@ -114,7 +115,7 @@ class WebsocketEndpoint:
         try:
             kwargs = self.plan.convert(raw)
         except PathVariableError as exc:
-            logger.info('WebSocket %s rejected: %s', scope['path'], exc)
+            logger.info('WebSocket %s rejected: %s', printable(scope['path']), printable(exc))
             await reject_handshake(send)
             return
         connection.path_variables = kwargs
@@ -223,10 +224,10 @@ class WebsocketEndpoint:
             connection.user = await auth(connection)
         except AuthenticationAPIError:
             # The authentication logged its own one-line reason.
-            logger.debug('WebSocket %s rejected by authentication', connection.path)
+            logger.debug('WebSocket %s rejected by authentication', printable(connection.path))
             return False
         except Exception as exc:
-            logger.error('%s Error: "%s"', guard_name(auth), str(exc) or type(exc).__name__)
+            logger.error('%s Error: "%s"', guard_name(auth), printable(exc) or type(exc).__name__)
             return False
         return True
 
@@ -238,7 +239,7 @@ class WebsocketEndpoint:
                 logger.exception('permission %r raised; handshake rejected', permission)
                 return False
             if not allowed:
-                logger.info('WebSocket %s rejected by permission %s', connection.path,
+                logger.info('WebSocket %s rejected by permission %s', printable(connection.path),
                             getattr(permission, '__qualname__', type(permission).__qualname__))
                 return False
         return True

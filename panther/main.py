@@ -206,7 +206,8 @@ class Panther:
         def off(value: Any, unit: str = '') -> str:
             return 'off' if value is None else f'{value:g}{unit}'
 
-        origins = 'any' if limits.allowed_origins is None else ' '.join(sorted(limits.allowed_origins)) or 'none'
+        origins = ('any (cookie-authenticated: same origin)' if limits.allowed_origins is None
+                   else ' '.join(sorted(limits.allowed_origins)) or 'none')
         return '\n'.join([
             f'panther {self.name!r} ready (pid {os.getpid()}, worker {self.runtime.worker_id}): '
             f'{len(self.router.routes)} routes, {ws_routes} WebSocket; websocket backend: {bus}',

@@ -1,6 +1,6 @@
 """Driving one WebSocket connection through its documented flow.
 
-handshake -> origin -> path variables -> auth -> permissions -> connect()
+handshake -> origin -> path variables -> auth -> origin of cookie auth -> permissions -> connect()
 -> receive() per message -> disconnect() -> cleanup
 
 Everything that can be decided once per class (guards, argument conversion, the
@@ -23,7 +23,7 @@ from panther.guards import Guard, as_guard, as_guards, guard_name, static_attr
 from panther.idle import IdleSweeper
 from panther.inbound import Inbound
 from panther.log_safety import printable
-from panther.origins import origin_allowed, origin_of
+from panther.origins import cross_site_refusal, origin_allowed, origin_of, uses_cookies
 from panther.runtime import Runtime
 from panther.types import Receive, Scope, Send
 from panther.websocket import GenericWebsocket
@@ -68,6 +68,8 @@ class WebsocketEndpoint:
         auth = static_attr(cls, 'auth')
         self.auth: Guard | None = as_guard(auth, where=f'{name}.auth') if auth is not None else None
         self.default_auth = ws_authentication
+        # A user returned by this auth came from a cookie: such handshakes get the same-origin check.
+        self.cookie_auth = uses_cookies(self.auth if self.auth is not None else ws_authentication)
         self.permissions = as_guards(static_attr(cls, 'permissions'), where=f'{name}.permissions')
         self.plan: ArgumentPlan = build_plan(cls.connect, variables, owner=f'{name}.connect()', skip=('self',))
         self.model = _typed_model(cls)
@@ -120,7 +122,16 @@ class WebsocketEndpoint:
             return
         connection.path_variables = kwargs
 
-        if not await self._authenticate(connection) or not await self._authorize(connection):
+        if not await self._authenticate(connection):
+            await reject_handshake(send)
+            return
+        if self.cookie_auth and connection.user is not None:
+            refusal = cross_site_refusal(scope, runtime.limits.allowed_origins)
+            if refusal is not None:
+                logger.info('WebSocket %s rejected: %s', printable(scope['path']), refusal)
+                await reject_handshake(send)
+                return
+        if not await self._authorize(connection):
             await reject_handshake(send)
             return
 

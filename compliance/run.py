@@ -1,9 +1,10 @@
-"""Autobahn|Testsuite compliance run: bare ASGI echo vs panther's echo example.
+"""Autobahn|Testsuite compliance run: bare ASGI echo vs panther's echo.
 
 One command does everything:
 
     python compliance/run.py                # targets: bare panther
     python compliance/run.py bare bare:websockets-sansio
+    python compliance/run.py bare:default panther-run --max-message-size 33554432   # the path users run
 
 1. Sets up (once, idempotently) a Python 2.7 virtualenv in compliance/.venv27
    holding the pinned Autobahn|Testsuite from compliance/requirements-py27.txt.
@@ -15,9 +16,14 @@ One command does everything:
    than the first target (the baseline).
 
 A target is NAME or NAME:WS, where NAME is `bare` (compliance/echo_app.py on
-uvicorn) or `panther` (examples/echo/main.py under `panther run`, path /ws) and
-WS is uvicorn's --ws implementation (default `websockets`).  All targets run on
-uvicorn with --loop uvloop --http httptools.
+uvicorn), `panther` (examples/echo/main.py under `panther run`, path /ws) or
+`panther-run` (compliance/panther_echo.py under `panther run`, path /ws), and WS
+is uvicorn's --ws implementation. `bare` and `panther` default to `websockets`
+and run with --loop uvloop --http httptools; `default` (the default of
+`panther-run`) passes no --ws, --loop or --http at all, so the server runs as a
+plain `panther run main:app` does (uvicorn picks websockets-sansio, uvloop and
+httptools when they are installed). --max-message-size raises panther's
+WS_MAX_MESSAGE_SIZE (`panther-run`) and uvicorn's --ws-max-size (`bare`) alike.
 
 Exit status: 0 when no target is worse than the baseline on any case, 1 when
 one is, 2 when the run itself could not be done (setup, a server that does not
@@ -52,6 +58,7 @@ STAMP = VENV27 / ".compliance-stamp"
 REPORTS = HERE / "reports"
 RESULTS_MD = HERE / "results.md"
 PANTHER_EXAMPLE = REPO / "examples" / "echo" / "main.py"
+PANTHER_ECHO = HERE / "panther_echo.py"
 
 HOST = "127.0.0.1"
 WS_PATH = "/ws"
@@ -62,7 +69,11 @@ WS_IMPLEMENTATIONS = {
     "websockets": "websockets",
     "websockets-sansio": "websockets",
     "wsproto": "wsproto",
+    # No --ws, --loop or --http: the server's own choice (uvicorn: websockets-sansio when websockets is installed).
+    "default": "websockets",
 }
+# Target name -> its --ws when the target does not say.
+KINDS = {"bare": "websockets", "panther": "websockets", "panther-run": "default"}
 UVICORN_COMMON = ["--loop", "uvloop", "--http", "httptools"]
 
 BEHAVIORS = ["OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED", "FAILED"]
@@ -189,9 +200,10 @@ def ensure_wstest() -> Path:
 @dataclass
 class Target:
     spec: str  # as given on the command line
-    kind: str  # bare | panther
-    ws: str  # uvicorn --ws value
+    kind: str  # bare | panther | panther-run
+    ws: str  # uvicorn --ws value, or "default" for none
     agent: str = ""  # name in reports
+    max_message_size: int | None = None  # --max-message-size
     # The full run's result of each case, and every result seen for it
     # (the full run plus the reruns).
     results: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -206,19 +218,53 @@ class Target:
 
     @property
     def label(self) -> str:
-        app = "compliance/echo_app.py" if self.kind == "bare" else "examples/echo (panther run)"
-        return f"{app}, uvicorn --ws {self.ws}"
+        app = {
+            "bare": "compliance/echo_app.py",
+            "panther": "examples/echo (panther run)",
+            "panther-run": "compliance/panther_echo.py (panther run)",
+        }[self.kind]
+        server = (
+            f"uvicorn defaults ({default_stack()})"
+            if self.ws == "default"
+            else f"uvicorn {' '.join(UVICORN_COMMON)} --ws {self.ws}"
+        )
+        size = f", max message {self.max_message_size} B" if self.max_message_size else ""
+        return f"{app}, {server}{size}"
 
 
-def parse_target(spec: str) -> Target:
+def default_stack() -> str:
+    """What uvicorn picks with no --loop, --http or --ws (its "auto")."""
+    names = []
+    for module, attribute in (
+        ("uvicorn.protocols.http.auto", "AutoHTTPProtocol"),
+        ("uvicorn.protocols.websockets.auto", "AutoWebSocketsProtocol"),
+    ):
+        try:
+            names.append(getattr(__import__(module, fromlist=[attribute]), attribute).__name__)
+        except (ImportError, AttributeError):
+            names.append(f"{module}?")
+    try:
+        __import__("uvloop")
+        names.insert(0, "uvloop")
+    except ImportError:
+        names.insert(0, "asyncio")
+    return ", ".join(names)
+
+
+def parse_target(spec: str, max_message_size: int | None = None) -> Target:
     kind, _, ws = spec.partition(":")
-    ws = ws or "websockets"
-    if kind not in ("bare", "panther"):
-        raise RunError(f"unknown target {spec!r}: use bare[:WS] or panther[:WS]")
+    if kind not in KINDS:
+        raise RunError(f"unknown target {spec!r}: use bare[:WS], panther[:WS] or panther-run[:WS]")
+    ws = ws or KINDS[kind]
     if ws not in WS_IMPLEMENTATIONS:
         raise RunError(f"unknown --ws {ws!r} in {spec!r}: one of {', '.join(WS_IMPLEMENTATIONS)}")
-    agent = kind if ws == "websockets" else f"{kind}-{ws}"
-    return Target(spec=spec, kind=kind, ws=ws, agent=agent)
+    if max_message_size and kind == "panther":
+        raise RunError(
+            "--max-message-size cannot reach examples/echo (its WS_MAX_MESSAGE_SIZE is fixed): "
+            "use the panther-run target"
+        )
+    agent = kind if ws == KINDS[kind] else f"{kind}-{ws}"
+    return Target(spec=spec, kind=kind, ws=ws, agent=agent, max_message_size=max_message_size)
 
 
 def free_port() -> int:
@@ -238,10 +284,17 @@ def panther_command() -> list[str]:
 
 
 def server_command(target: Target, port: int) -> tuple[list[str], Path]:
-    uvicorn_opts = ["--host", HOST, "--port", str(port), *UVICORN_COMMON, "--ws", target.ws]
+    uvicorn_opts = ["--host", HOST, "--port", str(port)]
+    if target.ws != "default":
+        uvicorn_opts += [*UVICORN_COMMON, "--ws", target.ws]
     if target.kind == "bare":
+        if target.max_message_size:
+            uvicorn_opts += ["--ws-max-size", str(target.max_message_size)]
         cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "echo_app:app"]
         return [*cmd, *uvicorn_opts, "--log-level", "warning"], REPO
+    if target.kind == "panther-run":
+        # Only what any `panther run` needs: the limits come from the app (WS_MAX_MESSAGE_SIZE).
+        return [*panther_command(), "run", "panther_echo:app", *uvicorn_opts], HERE
     if not PANTHER_EXAMPLE.exists():
         raise RunError(f"{PANTHER_EXAMPLE.relative_to(REPO)} does not exist (yet)")
     return [*panther_command(), "run", "main:app", *uvicorn_opts], PANTHER_EXAMPLE.parent
@@ -284,6 +337,9 @@ def start_server(target: Target, port: int, logfile: Path) -> subprocess.Popen:
     cmd, cwd = server_command(target, port)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.pop("COMPLIANCE_MAX_MESSAGE_SIZE", None)
+    if target.kind == "panther-run" and target.max_message_size:
+        env["COMPLIANCE_MAX_MESSAGE_SIZE"] = str(target.max_message_size)
     log(f"{target.agent}: starting {' '.join(cmd)} (cwd {cwd.relative_to(REPO) or '.'})")
     out = logfile.open("w")
     proc = subprocess.Popen(
@@ -461,7 +517,7 @@ def build_report(
         "",
         f"- Cases: {', '.join(cases)} (wstest fuzzingclient, Autobahn|Testsuite "
         f"{autobahn_version()}, Python 2.7)",
-        f"- Server: uvicorn {' '.join(UVICORN_COMMON)} --ws <WS> on {HOST}; {versions()}",
+        f"- Server: per target (below) on {HOST}; {versions()}",
         f"- panther tree: {tree_revision()}",
         f"- Baseline: `{baseline.spec}`. The table counts one full pass per target. A case "
         f"a target seems worse on is rerun (up to {retries} times) for it and the baseline; "
@@ -554,9 +610,10 @@ def autobahn_version() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Run the Autobahn|Testsuite against the bare echo app and panther's echo.",
-        epilog="TARGET: bare[:WS] or panther[:WS], WS one of "
+        epilog="TARGET: bare[:WS], panther[:WS] or panther-run[:WS], WS one of "
         + ", ".join(WS_IMPLEMENTATIONS)
-        + " (default websockets). The first target is the baseline.",
+        + " (default websockets; panther-run: default, i.e. no --ws/--loop/--http, as a plain "
+        "`panther run`). The first target is the baseline.",
     )
     parser.add_argument("targets", nargs="*", metavar="TARGET", default=DEFAULT_TARGETS)
     parser.add_argument(
@@ -576,11 +633,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--results", type=Path, default=RESULTS_MD, help="markdown summary (default: %(default)s)"
     )
+    parser.add_argument(
+        "--max-message-size",
+        type=int,
+        metavar="BYTES",
+        help="WS_MAX_MESSAGE_SIZE of panther-run and --ws-max-size of bare targets "
+        "(9.* sends messages up to 16 MiB: use 33554432)",
+    )
     args = parser.parse_args(argv)
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
 
     try:
-        targets = [parse_target(spec) for spec in args.targets]
+        targets = [parse_target(spec, args.max_message_size) for spec in args.targets]
         seen: Counter[str] = Counter()
         for target in targets:  # `bare bare` is a valid A/A run: name them apart
             seen[target.agent] += 1
@@ -588,10 +652,10 @@ def main(argv: list[str] | None = None) -> int:
                 target.agent = f"{target.agent}-{seen[target.agent]}"
         for target in targets:  # fail before the long part if a target cannot run
             check_ws_module(target)
-            if target.kind == "panther":
+            if target.kind != "bare":
                 panther_command()
-                if not PANTHER_EXAMPLE.exists():
-                    raise RunError(f"{PANTHER_EXAMPLE.relative_to(REPO)} does not exist (yet)")
+            if target.kind == "panther" and not PANTHER_EXAMPLE.exists():
+                raise RunError(f"{PANTHER_EXAMPLE.relative_to(REPO)} does not exist (yet)")
         wstest = ensure_wstest()
     except RunError as exc:
         log(f"ERROR: {exc}")

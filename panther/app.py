@@ -32,6 +32,7 @@ from panther.exceptions import (
     RoutingError,
 )
 from panther.guards import Guard, as_guard, as_guards, guard_name, static_attr
+from panther.log_safety import printable
 from panther.request import Request
 from panther.response import Response
 
@@ -171,10 +172,10 @@ class HTTPEndpoint:
             request.user = await auth(request)
         except AuthenticationAPIError:
             # The authentication logged its own one-line reason.
-            logger.debug('%s %s: authentication refused', request.method, request.path)
+            logger.debug('%s %s: authentication refused', printable(request.method), printable(request.path))
             raise
         except APIError:
             raise
         except Exception as exc:
-            logger.error('%s Error: "%s"', guard_name(auth), str(exc) or type(exc).__name__)
+            logger.error('%s Error: "%s"', guard_name(auth), printable(exc) or type(exc).__name__)
             raise AuthenticationAPIError() from None

@@ -31,6 +31,7 @@ import jwt
 from panther.configs import JWTConfig, config
 from panther.exceptions import AuthenticationAPIError, ConfigError, ServiceUnavailableAPIError
 from panther.log_masking import install as _mask_tokens_in_server_logs
+from panther.log_safety import printable
 
 __all__ = [
     'BaseAuthentication',
@@ -79,7 +80,7 @@ class BaseAuthentication:
     @classmethod
     def fail(cls, reason: str) -> AuthenticationAPIError:
         """Log ``<ClassName> Error: "<reason>"`` once at ERROR; return the error to raise."""
-        logger.error('%s Error: "%s"', cls.__name__, reason)
+        logger.error('%s Error: "%s"', cls.__name__, printable(reason))
         return AuthenticationAPIError()
 
 

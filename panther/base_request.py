@@ -9,6 +9,8 @@ from urllib.parse import parse_qsl
 
 from panther.types import Scope
 
+_SECRET_HEADERS = frozenset({'authorization', 'proxy-authorization', 'cookie'})
+
 
 class Headers(Mapping[str, str]):
     """Case-insensitive, read-only request headers.
@@ -16,6 +18,7 @@ class Headers(Mapping[str, str]):
     ``headers['Authorization']``, ``headers.get('authorization')`` and
     ``headers.authorization`` are the same value; attribute names use ``_`` for ``-``
     (``headers.content_type``). A missing header is ``None`` in attribute style.
+    ``repr`` shows ``***`` for ``Authorization``, ``Proxy-Authorization`` and ``Cookie``.
     """
 
     __slots__ = ('_data',)
@@ -49,7 +52,9 @@ class Headers(Mapping[str, str]):
         return self._data.get(name.replace('_', '-').lower())
 
     def __repr__(self) -> str:
-        return f'Headers({self._data!r})'
+        # Credentials stay out of whatever prints or logs the headers.
+        shown = {k: '***' if k in _SECRET_HEADERS else v for k, v in self._data.items()}
+        return f'Headers({shown!r})'
 
 
 class BaseRequest:
@@ -109,6 +114,8 @@ class BaseRequest:
         raw = self.scope.get('headers') or ()
         if any(k.lower() == b'authorization' for k, _ in raw):
             return True
-        if b'authorization=' in self.scope.get('query_string', b''):
-            return 'authorization' in self.query_params
+        query = self.scope.get('query_string', b'')
+        # '%': the name may be percent-encoded (``%61uthorization``), which the parsed query decodes.
+        if (b'authorization=' in query or b'%' in query) and 'authorization' in self.query_params:
+            return True
         return 'access_token' in self.cookies if any(k.lower() == b'cookie' for k, _ in raw) else False

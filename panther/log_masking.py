@@ -1,14 +1,22 @@
-"""Keeping tokens out of the server's logs.
+"""Keeping tokens, and lines a client forged, out of the server's logs.
 
 Browsers cannot set headers on a WebSocket handshake, so tokens often travel
 in the query string (``?authorization=...``), and uvicorn logs every handshake
 and request with its query string. ``MaskSecrets`` replaces the values of the
 ``authorization``, ``access_token``, ``refresh_token`` and ``token`` query
-parameters with ``***``. ``panther run`` installs it on uvicorn's log handlers
-through a generated ``--log-config`` file, which uvicorn re-reads in every
-``--workers`` and ``--reload`` process; ``install()`` (called when
-``panther.authentications`` is imported) also puts it on the uvicorn and gunicorn
-loggers, for servers started some other way.
+parameters with ``***``, and writes the non-printable characters of the
+client's text as escapes (``panther.log_safety.printable``). ``panther run``
+installs it on uvicorn's log handlers through a generated ``--log-config`` file,
+which uvicorn re-reads in every ``--workers`` and ``--reload`` process;
+``install()`` (called when ``panther.authentications`` is imported) also puts it
+on the uvicorn and gunicorn loggers, for servers started some other way.
+
+A parameter is recognised by its name as the application decodes it, not as it
+was sent: ``parse_qsl`` turns ``%61uthorization`` into ``authorization``, so the
+mask compares names after percent-decoding (repeatedly, so ``%2561`` counts too)
+and without regard to case. It masks more than the authentication reads rather
+than less: a value runs to the next ``&``, the only separator ``parse_qsl`` uses,
+and names after ``;`` or ``?`` are looked at as well.
 """
 
 from __future__ import annotations
@@ -22,33 +30,74 @@ import os
 import re
 import tempfile
 from typing import Any
+from urllib.parse import unquote_plus
+
+from panther.log_safety import printable
 
 SECRET_PARAMETERS = ('authorization', 'access_token', 'refresh_token', 'token')
+_SECRETS = frozenset(SECRET_PARAMETERS)
 
-_SECRET_VALUE = re.compile(
-    r'(?i)((?:^|[?&;\s"])(?:' + '|'.join(SECRET_PARAMETERS) + r')=)[^&;#\s"]*'
-)
+# A parameter name followed by '=', at the start or after a separator, a space or a quote.
+_NAME = re.compile(r'(?:^|(?<=[?&;\s"]))([^=&;?\s"]+)=')
+# Where a value ends: the next parameter, or the end of the request line it is quoted in.
+_VALUE_END = re.compile(r'&|\s|"(?=\s|$)')
+# A name decoded more times than this is not a name anything reads.
+_MAX_DECODINGS = 4
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether ``name``, as sent, decodes to one of ``SECRET_PARAMETERS`` (any case, spaces around)."""
+    for _ in range(_MAX_DECODINGS + 1):
+        if name.strip().lower() in _SECRETS:
+            return True
+        decoded = unquote_plus(name)
+        if decoded == name:
+            return False
+        name = decoded
+    return False
 
 
 def mask(text: str) -> str:
-    """``/ws?authorization=abc&x=1`` -> ``/ws?authorization=***&x=1``."""
+    """``/ws?authorization=abc&x=1`` -> ``/ws?authorization=***&x=1``; ``%61uthorization=abc`` too."""
     if '=' not in text:
         return text
-    return _SECRET_VALUE.sub(r'\1***', text)
+    parts: list[str] = []
+    done = 0
+    for match in _NAME.finditer(text):
+        if match.start() < done or not is_secret_name(match.group(1)):
+            continue
+        end = _VALUE_END.search(text, match.end())
+        parts += (text[done:match.end()], '***')
+        done = end.start() if end else len(text)
+    if not parts:
+        return text
+    parts.append(text[done:])
+    return ''.join(parts)
+
+
+# Request headers gunicorn passes to its access log (as "{name}i" arguments) that hold credentials.
+_SECRET_HEADERS = frozenset({'{authorization}i', '{proxy-authorization}i'})
+
+
+def _clean(value: Any) -> Any:
+    return printable(mask(value)) if isinstance(value, str) else value
 
 
 class MaskSecrets(logging.Filter):
-    """A handler filter that masks secret query parameters in a record's message and arguments."""
+    """A handler filter for server logs: masks secret query parameters, escapes non-printable characters.
+
+    Both apply to a record's arguments (the client's text); the message, which the
+    server wrote, is only masked.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
             record.msg = mask(record.msg)
         args = record.args
         if isinstance(args, tuple):
-            if any(isinstance(a, str) and '=' in a for a in args):
-                record.args = tuple(mask(a) if isinstance(a, str) else a for a in args)
+            record.args = tuple(_clean(a) for a in args)
         elif isinstance(args, dict):
-            record.args = {k: mask(v) if isinstance(v, str) else v for k, v in args.items()}
+            record.args = {k: '***' if k in _SECRET_HEADERS else _clean(v) for k, v in args.items()}
         return True
 
 

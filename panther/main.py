@@ -22,6 +22,7 @@ from panther.converters import PathVariableError
 from panther.exceptions import APIError, NotFoundAPIError, UpgradeRequiredAPIError
 from panther.guards import as_guard
 from panther.limits import Limits
+from panther.log_safety import printable
 from panther.origins import hijacking_warning
 from panther.outbox import refuse_handshake
 from panther.request import Request
@@ -131,7 +132,7 @@ class Panther:
         if not isinstance(endpoint, WebsocketEndpoint):
             message = await receive()
             if message['type'] == 'websocket.connect':
-                logger.info('WebSocket %s rejected: %s', scope['path'],
+                logger.info('WebSocket %s rejected: %s', printable(scope['path']),
                             'not a WebSocket route' if matched else 'no such route')
                 await refuse_handshake(send, scope, 404, 'Not Found')
             return
@@ -157,7 +158,7 @@ class Panther:
         except PathVariableError as exc:
             response, body = _error(400, str(exc))
         except Exception:
-            logger.exception('%s %s raised', scope.get('method'), scope['path'])
+            logger.exception('%s %s raised', printable(scope.get('method')), printable(scope['path']))
             response, body = _error(500, 'Internal Server Error')
         await response.send(send, body=body, head=scope.get('method') == 'HEAD')
 
@@ -207,7 +208,8 @@ class Panther:
         def off(value: Any, unit: str = '') -> str:
             return 'off' if value is None else f'{value:g}{unit}'
 
-        origins = 'any' if limits.allowed_origins is None else ' '.join(sorted(limits.allowed_origins)) or 'none'
+        origins = ('any (cookie-authenticated: same origin)' if limits.allowed_origins is None
+                   else ' '.join(sorted(limits.allowed_origins)) or 'none')
         return '\n'.join([
             f'panther {self.name!r} ready (pid {os.getpid()}, worker {self.runtime.worker_id}): '
             f'{len(self.router.routes)} routes, {ws_routes} WebSocket; websocket backend: {bus}',

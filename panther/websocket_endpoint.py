@@ -1,6 +1,6 @@
 """Driving one WebSocket connection through its documented flow.
 
-handshake -> origin -> path variables -> auth -> permissions -> connect()
+handshake -> origin -> path variables -> auth -> origin of cookie auth -> permissions -> connect()
 -> receive() per message -> disconnect() -> cleanup
 
 Everything that can be decided once per class (guards, argument conversion, the
@@ -23,7 +23,8 @@ from panther.exceptions import APIError, AuthenticationAPIError, ConfigError
 from panther.guards import Guard, as_guard, as_guards, guard_name, static_attr
 from panther.idle import IdleSweeper
 from panther.inbound import Inbound
-from panther.origins import origin_allowed, origin_of
+from panther.log_safety import printable
+from panther.origins import cross_site_refusal, origin_allowed, origin_of, uses_cookies
 from panther.outbox import Outbox, refuse_handshake
 from panther.runtime import Runtime
 from panther.types import Receive, Scope, Send
@@ -69,6 +70,8 @@ class WebsocketEndpoint:
         auth = static_attr(cls, 'auth')
         self.auth: Guard | None = as_guard(auth, where=f'{name}.auth') if auth is not None else None
         self.default_auth = ws_authentication
+        # A user returned by this auth came from a cookie: such handshakes get the same-origin check.
+        self.cookie_auth = uses_cookies(self.auth if self.auth is not None else ws_authentication)
         self.permissions = as_guards(static_attr(cls, 'permissions'), where=f'{name}.permissions')
         self.plan: ArgumentPlan = build_plan(cls.connect, variables, owner=f'{name}.connect()', skip=('self',))
         self.model = _typed_model(cls)
@@ -92,14 +95,14 @@ class WebsocketEndpoint:
         # Both checks come before anything the user wrote (auth, permissions, connect).
         if not origin_allowed(scope, limits.allowed_origins):
             logger.info('WebSocket %s rejected: origin %r not in WS_ALLOWED_ORIGINS',
-                        scope['path'], origin_of(scope))
+                        printable(scope['path']), origin_of(scope))
             await refuse_handshake(send, scope, 403, 'Origin not allowed')
             return
         # Counted from here rather than from accept(), so a burst of concurrent
         # handshakes cannot all pass the check while their auth is still running.
         if limits.max_connections is not None and runtime.admitted >= limits.max_connections:
             logger.warning('WebSocket %s rejected: WS_MAX_CONNECTIONS (%d) reached',
-                           scope['path'], limits.max_connections)
+                           printable(scope['path']), limits.max_connections)
             await refuse_handshake(send, scope, 503, 'Too many connections')
             return
         runtime.admitted += 1
@@ -117,12 +120,19 @@ class WebsocketEndpoint:
         try:
             kwargs = self.plan.convert(raw)
         except PathVariableError as exc:
-            logger.info('WebSocket %s rejected: %s', scope['path'], exc)
+            logger.info('WebSocket %s rejected: %s', printable(scope['path']), printable(exc))
             await outbox.refuse(400, str(exc))
             return
         connection.path_variables = kwargs
 
-        refusal = await self._authenticate(connection) or await self._authorize(connection)
+        refusal = await self._authenticate(connection)
+        if refusal is None and self.cookie_auth and connection.user is not None:
+            reason = cross_site_refusal(scope, runtime.limits.allowed_origins)
+            if reason is not None:
+                logger.info('WebSocket %s rejected: %s', printable(scope['path']), reason)
+                refusal = 403, 'Cross-site request refused'
+        if refusal is None:
+            refusal = await self._authorize(connection)
         if refusal is not None:
             await outbox.refuse(*refusal)
             return
@@ -137,7 +147,7 @@ class WebsocketEndpoint:
                 logger.exception('%s.connect() raised; connection closed with 1011', self.cls.__qualname__)
                 await self._crash(outbox)
             if outbox.state is WebsocketState.CONNECTING:
-                logger.info('WebSocket %s rejected: %s.connect() did not accept', scope['path'],
+                logger.info('WebSocket %s rejected: %s.connect() did not accept', printable(scope['path']),
                             self.cls.__qualname__)
                 await outbox.refuse(403, 'Forbidden')
                 return
@@ -238,15 +248,15 @@ class WebsocketEndpoint:
             connection.user = await auth(connection)
         except AuthenticationAPIError as exc:
             # The authentication logged its own one-line reason.
-            logger.debug('WebSocket %s rejected by authentication', connection.path)
+            logger.debug('WebSocket %s rejected by authentication', printable(connection.path))
             return 401, _detail(exc, 'Authentication Error')
         except APIError as exc:
             # Not the client's fault (e.g. 503: a service the check needs is down): say so, with its status.
-            logger.error('WebSocket %s refused with %d: %s', connection.path, exc.status_code,
+            logger.error('WebSocket %s refused with %d: %s', printable(connection.path), exc.status_code,
                          _detail(exc, 'Service Unavailable'))
             return exc.status_code, _detail(exc, 'Service Unavailable')
         except Exception as exc:
-            logger.error('%s Error: "%s"', guard_name(auth), str(exc) or type(exc).__name__)
+            logger.error('%s Error: "%s"', guard_name(auth), printable(exc) or type(exc).__name__)
             return 401, 'Authentication Error'
         return None
 
@@ -259,7 +269,7 @@ class WebsocketEndpoint:
                 logger.exception('permission %r raised; handshake rejected', permission)
                 return 403, 'Permission Denied'
             if not allowed:
-                logger.info('WebSocket %s rejected by permission %s', connection.path,
+                logger.info('WebSocket %s rejected by permission %s', printable(connection.path),
                             getattr(permission, '__qualname__', type(permission).__qualname__))
                 return 403, 'Permission Denied'
         return None

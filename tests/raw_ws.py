@@ -96,3 +96,26 @@ class RawClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+_UPGRADE = ((b'Connection', b'Upgrade'), (b'Upgrade', b'websocket'), (b'Sec-WebSocket-Version', b'13'),
+            (b'Sec-WebSocket-Key', b'dGhlIHNhbXBsZSBub25jZQ=='))
+
+
+def raw_request(port: int, target: bytes, headers: tuple[tuple[bytes, bytes], ...] = (), *,
+                upgrade: bool = True, timeout: float = 10.0) -> int:
+    """Send ``GET <target>`` exactly as given (nothing quoted or checked); return the response's status.
+
+    With ``upgrade`` it is a WebSocket handshake; a 101 is closed right away.
+    """
+    lines = [b'GET ' + target + b' HTTP/1.1', b'Host: 127.0.0.1:%d' % port]
+    lines += [name + b': ' + value for name, value in (*(_UPGRADE if upgrade else ()), *headers)]
+    with socket.create_connection(('127.0.0.1', port), timeout=timeout) as sock:
+        sock.sendall(b'\r\n'.join(lines) + b'\r\n\r\n')
+        head = b''
+        while b'\r\n' not in head:
+            data = sock.recv(4096)
+            if not data:
+                raise ConnectionError(f'no response to {target!r}')
+            head += data
+    return int(head.split(b' ', 2)[1])

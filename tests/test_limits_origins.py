@@ -86,20 +86,22 @@ def _warnings_building(caplog, **settings) -> list[str]:
 
 
 @pytest.mark.parametrize(('settings', 'where'), [
-    ({'WS_AUTHENTICATION': CookieTokenAuthentication, 'URLS': {'ws': Open}}, 'WS_AUTHENTICATION'),
-    ({'URLS': {'ws': OwnCookieAuth}}, 'OwnCookieAuth.auth'),
-    ({'WS_AUTHENTICATION': 'panther.authentications.CookieJWTAuthentication', 'SECRET_KEY': 's' * 32,
-      'URLS': {'ws': Open}}, 'WS_AUTHENTICATION'),
     ({'WS_AUTHENTICATION': CookieTokenAuthentication, 'WS_ALLOWED_ORIGINS': ['*'], 'URLS': {'ws': Open}},
      'WS_AUTHENTICATION'),
+    ({'WS_ALLOWED_ORIGINS': ['https://app.example', '*'], 'URLS': {'ws': OwnCookieAuth}}, 'OwnCookieAuth.auth'),
+    ({'WS_AUTHENTICATION': 'panther.authentications.CookieJWTAuthentication', 'SECRET_KEY': 's' * 32,
+      'WS_ALLOWED_ORIGINS': ['*'], 'URLS': {'ws': Open}}, 'WS_AUTHENTICATION'),
 ])
-def test_cookie_auth_open_to_every_origin_warns_at_start_up(caplog, settings, where):
+def test_cookie_auth_opened_to_every_origin_warns_at_start_up(caplog, settings, where):
     warnings = _warnings_building(caplog, **settings)
     assert len(warnings) == 1
-    assert where in warnings[0] and 'WS_ALLOWED_ORIGINS' in warnings[0]
+    assert where in warnings[0] and "WS_ALLOWED_ORIGINS has '*'" in warnings[0]
 
 
 @pytest.mark.parametrize('settings', [
+    # Unset, cookie-authenticated handshakes are accepted from the same origin only: nothing to warn about.
+    {'WS_AUTHENTICATION': CookieTokenAuthentication, 'URLS': {'ws': Open}},
+    {'URLS': {'ws': OwnCookieAuth}},
     {'WS_AUTHENTICATION': CookieTokenAuthentication, 'WS_ALLOWED_ORIGINS': ['https://app.example'],
      'URLS': {'ws': Open}},
     {'WS_AUTHENTICATION': HeaderTokenAuthentication, 'URLS': {'ws': Open}},

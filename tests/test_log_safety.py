@@ -47,14 +47,14 @@ def test_client_text_never_starts_a_log_line(tmp_path):
     with serve('tests.apps.hardening_app:app', cwd=tmp_path, env=env) as server:
         port = server.port
         # No such route (panther/main.py).
-        assert raw_request(port, b'/nope' + FORGED, good) == 403
+        assert raw_request(port, b'/nope' + FORGED, good) == 404
         # A path variable that does not convert; the origin check (the path and the Origin header).
-        assert raw_request(port, b'/ws/item/' + FORGED + b'/', good) == 403
+        assert raw_request(port, b'/ws/item/' + FORGED + b'/', good) == 400
         assert raw_request(port, b'/ws/item/' + FORGED + b'/',
                            ((b'Origin', b'http://evil.example\x85ERROR:    [panther] forged origin'),)) == 403
         # Reasons quoting the client: a BaseAuthentication.fail() and an authentication that raises.
-        assert raw_request(port, b'/ws/keyed/?key=' + FORGED, good) == 403
-        assert raw_request(port, b'/ws/raising/?key=' + FORGED, good) == 403
+        assert raw_request(port, b'/ws/keyed/?key=' + FORGED, good) == 401
+        assert raw_request(port, b'/ws/raising/?key=' + FORGED, good) == 401
         assert raw_request(port, b'/api/raising/?key=' + FORGED, upgrade=False) == 401
         # uvicorn's own access line for a plain request with the forged path.
         assert raw_request(port, b'/nope' + FORGED, upgrade=False) == 404

@@ -101,5 +101,5 @@ def test_no_spelling_and_no_source_puts_a_token_in_the_log(tmp_path, workers):
     # The lines are there, masked, with the rest of the query intact.
     assert '"WebSocket /ws/query/?%61uthorization=***&room=7" [accepted]' in log
     assert 'GET /api/query/?%2561uthorization=*** HTTP/1.1" 200' in log
-    assert '"WebSocket /ws/query/?%61uthorization=***" 403' in log
+    assert '"WebSocket /ws/query/?%61uthorization=***" 401' in log
     assert 'QueryParamJWTAuthentication Error: "Token signature is invalid"' in log

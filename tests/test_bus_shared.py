@@ -17,7 +17,7 @@ def server(request):
 async def test_backend_is_shared(server):
     client = await open_client(server)
     async with http(server) as api:
-        assert (await api.get('/api/whoami/')).json()['bus'] == 'shared'
+        assert (await api.get('/api/whoami/')).json()['bus'] == 'shared-local'
     await client.close()
     assert 'NOT shared' not in server.log()
 

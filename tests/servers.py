@@ -91,7 +91,7 @@ def serve(
 ) -> Iterator[Server]:
     """Run ``target`` under ``server`` ('panther', 'uvicorn' or 'gunicorn') in a subprocess.
 
-    For gunicorn pass the worker options in ``args`` (``-w 3 -k uvicorn.workers.UvicornWorker``).
+    For gunicorn pass the worker options in ``args`` (``-w 3 -k panther.workers.UvicornWorker``).
     """
     port = port or free_port()
     if server == 'panther':

@@ -48,7 +48,7 @@ async def test_sigkill_one_worker(server):
 
 @pytest.mark.parametrize('launcher,args', [
     ('uvicorn', ['--workers', '2']),
-    ('gunicorn', ['-w', '2', '-k', 'uvicorn.workers.UvicornWorker']),
+    ('gunicorn', ['-w', '2', '-k', 'panther.workers.UvicornWorker']),
 ])
 async def test_unshareable_launch_warns_once_per_worker(launcher, args):
     from tests.cluster import APP_DIR

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs on a fresh Debian machine, then run it.
+# Install everything the test suite needs on a fresh Debian machine, then run it with ruff first.
+# Python packages go into .venv at the repository root (see scripts/venv.sh); system packages
+# (redis-server, Chromium and its driver) come from apt-get. Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
-python3 -m ruff check panther tests examples
-python3 -m pytest -q -p no:cacheprovider "$@"
+source scripts/venv.sh
+ensure_venv test
+"$VENV_PYTHON" -m ruff check panther tests examples
+"$VENV_PYTHON" -m pytest -q -p no:cacheprovider "$@"

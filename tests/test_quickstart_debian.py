@@ -108,7 +108,7 @@ def test_second_command_runs_ruff_and_pytest_from_the_venv_with_debian_python(ch
     # CI runs through this same script.
     second = quickstart_commands()[1]
     started = time.monotonic()
-    result = subprocess.run(['bash', '-c', f'{second} tests/test_status.py -p no:randomly'], cwd=checkout,
+    result = subprocess.run(['bash', '-c', f'{second} tests/test_status.py'], cwd=checkout,
                             capture_output=True, text=True, env=debian_env(), timeout=600)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output

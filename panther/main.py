@@ -21,6 +21,7 @@ from panther.config_loader import load_config
 from panther.converters import PathVariableError
 from panther.exceptions import APIError, NotFoundAPIError, UpgradeRequiredAPIError
 from panther.guards import as_guard
+from panther.hook_names import warn_misspelled_hooks
 from panther.limits import Limits
 from panther.log_safety import printable
 from panther.origins import hijacking_warning
@@ -28,6 +29,7 @@ from panther.outbox import refuse_handshake
 from panther.request import Request
 from panther.resources import close_resources, open_resources
 from panther.response import Response
+from panther.route_auth import auth_summary, plural
 from panther.routing import Router
 from panther.runtime import Runtime
 from panther.servers import write_path
@@ -106,6 +108,7 @@ class Panther:
             else:
                 route.endpoint = HTTPEndpoint(target, route.variables, http_auth,
                                               max_body_size=config.HTTP_MAX_BODY_SIZE, pattern=route.pattern)
+        warn_misspelled_hooks(route.target for route in self.router.routes)
         warning = hijacking_warning(
             (source for r in self.router.routes if isinstance(r.endpoint, WebsocketEndpoint)
              for source in r.endpoint.auth_sources()),
@@ -190,14 +193,10 @@ class Panther:
 
     def banner(self) -> str:
         """Three short lines saying what this worker runs with (logged once per worker at start-up)."""
-        config, limits = self.config, self.limits
-        ws_routes = sum(isinstance(r.endpoint, WebsocketEndpoint) for r in self.router.routes)
+        limits = self.limits
+        ws_endpoints = [r.endpoint for r in self.router.routes if isinstance(r.endpoint, WebsocketEndpoint)]
+        http_endpoints = [r.endpoint for r in self.router.routes if not isinstance(r.endpoint, WebsocketEndpoint)]
         bus = self.runtime.bus.kind if self.runtime.bus else 'not started'
-
-        def auth(obj: Any) -> str:
-            if obj is None:
-                return 'none'
-            return getattr(obj, '__qualname__', None) or type(obj).__qualname__
 
         def size(n: int) -> str:
             for unit, scale in (('MiB', 1 << 20), ('KiB', 1 << 10)):
@@ -212,8 +211,9 @@ class Panther:
                    else ' '.join(sorted(limits.allowed_origins)) or 'none')
         return '\n'.join([
             f'panther {self.name!r} ready (pid {os.getpid()}, worker {self.runtime.worker_id}): '
-            f'{len(self.router.routes)} routes, {ws_routes} WebSocket; websocket backend: {bus}',
-            f'  auth: http {auth(config.AUTHENTICATION)}, websocket {auth(config.WS_AUTHENTICATION)}',
+            f'{plural(len(self.router.routes), "route")}, {len(ws_endpoints)} WebSocket; websocket backend: {bus}',
+            f'  auth: http {auth_summary(http_endpoints, "AUTHENTICATION")}; '
+            f'websocket {auth_summary(ws_endpoints, "WS_AUTHENTICATION")}',
             f'  writes: {write_path(limits.direct_write)}',
             f'  limits: message {size(limits.max_message_size)}, rate {off(limits.rate_limit, "/s")},'
             f' send queue {limits.send_queue_size}, idle {off(limits.idle_timeout, "s")},'

@@ -26,6 +26,7 @@ HTTP_302_FOUND = 302
 HTTP_303_SEE_OTHER = 303
 HTTP_304_NOT_MODIFIED = 304
 HTTP_305_USE_PROXY = 305
+HTTP_306_RESERVED = 306  # unused since RFC 7231; kept so the table has no gap
 HTTP_307_TEMPORARY_REDIRECT = 307
 HTTP_308_PERMANENT_REDIRECT = 308
 HTTP_400_BAD_REQUEST = 400
@@ -86,6 +87,42 @@ WS_1013_TRY_AGAIN_LATER = 1013
 WS_1014_BAD_GATEWAY = 1014
 WS_1015_TLS_HANDSHAKE = 1015
 
-def is_success(code: int) -> bool:
-    return 200 <= code < 300
 
+def _phrases() -> dict[int, str]:
+    # The phrase is the constant's name after the code, title-cased ("HTTP_404_NOT_FOUND" -> "Not Found"),
+    # which is what suites written for the reference compare against.
+    table: dict[int, str] = {}
+    for name, value in globals().items():
+        prefix, _, rest = name.partition('_')
+        if prefix in ('HTTP', 'WS') and isinstance(value, int):
+            table[value] = rest.partition('_')[2].replace('_', ' ').title()
+    return table
+
+
+#: Code -> reason phrase, for every ``HTTP_*`` and ``WS_*`` constant above (``status_text[404] == 'Not Found'``).
+status_text: dict[int, str] = _phrases()
+
+
+def is_informational(status_code: int) -> bool:
+    """True for 1xx."""
+    return 100 <= status_code < 200
+
+
+def is_success(status_code: int) -> bool:
+    """True for 2xx."""
+    return 200 <= status_code < 300
+
+
+def is_redirect(status_code: int) -> bool:
+    """True for 3xx."""
+    return 300 <= status_code < 400
+
+
+def is_client_error(status_code: int) -> bool:
+    """True for 4xx."""
+    return 400 <= status_code < 500
+
+
+def is_server_error(status_code: int) -> bool:
+    """True for 5xx."""
+    return 500 <= status_code < 600

@@ -7,11 +7,13 @@ Example::
 
     from panther.test import APIClient, WebsocketClient
 
-    response = APIClient(app).get('/api/users/1/')
+    response = APIClient(app).get('/api/users/1/')      # in a sync test
     assert response.status_code == 200 and response.data == {'id': 1}
+    response = await APIClient(app).get('/api/users/1/')  # in an async test
 
     messages = WebsocketClient(app).connect('/ws/echo/', messages=['hi'])
-    assert messages[0] == {'type': 'websocket.accept', 'subprotocol': None}
+    assert messages[0] == {'type': 'websocket.accept', 'subprotocol': None, 'headers': {}}
+    assert messages[1] == {'type': 'websocket.send', 'text': 'hi'}
 
     async with WebsocketClient(app).session('/ws/echo/') as ws:
         await ws.send('hi')
@@ -23,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-from collections.abc import Callable, Coroutine
+import warnings
+from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -57,54 +60,137 @@ def _headers(headers: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
     return [(k.lower().encode('latin-1'), str(v).encode('latin-1')) for k, v in (headers or {}).items()]
 
 
+class ResponseHeaders(dict[str, str]):
+    """Response headers by lower-case name; lookups ignore case (``headers['Content-Type']``)."""
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(key.lower())
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+
 @dataclass
 class TestResponse:
-    """``data`` is the decoded JSON (or text for ``text/*``, else the raw ``body``).
+    """What an ``APIClient`` call returns.
 
-    ``headers`` has lower-case names; a repeated header (``set-cookie``) keeps its
-    last value there and every value in ``raw_headers``.
+    ``data`` is the decoded JSON (or text for ``text/*``, else the raw ``body``).
+    ``headers`` keeps the last value of a repeated header (``set-cookie``);
+    ``raw_headers`` has every ``(name, value)`` pair, and ``cookies`` every
+    ``Set-Cookie`` as a ``(b'Set-Cookie', b'name=value; ...')`` pair.
     """
 
     __test__ = False
 
     status_code: int
-    headers: dict[str, str]
+    headers: ResponseHeaders
     body: bytes
     data: Any = field(default=None)
     raw_headers: list[tuple[str, str]] = field(default_factory=list)
+    cookies: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+class PendingResponse:
+    """What an ``APIClient`` method returns when an event loop is running: ``await`` it.
+
+    The request runs on the caller's loop when awaited, so it shares that loop's
+    resources (database, Redis, the app's runtime). Reading a response attribute
+    without ``await`` raises ``TypeError`` saying so, instead of hanging the loop.
+    """
+
+    __slots__ = ('_call', '_factory', '_used')
+
+    def __init__(self, call: str, factory: Callable[[], Coroutine[Any, Any, TestResponse]]) -> None:
+        self._call = call
+        self._factory = factory
+        self._used = False
+
+    def __await__(self) -> Generator[Any, None, TestResponse]:
+        self._used = True
+        return self._factory().__await__()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith('__'):
+            raise AttributeError(name)
+        self._used = True
+        raise TypeError(
+            f'{self._call} was called inside a running event loop: use "await {self._call}" to get the '
+            f'response (a sync call cannot run the app on the loop it is blocking)'
+        )
+
+    def __del__(self) -> None:
+        if not self._used:
+            warnings.warn(f'{self._call} was never awaited, so the request never ran', RuntimeWarning, stacklevel=1)
+
+
+#: What ``APIClient.get`` and friends return: the response in sync code, something to await in async code.
+MaybeResponse = TestResponse | PendingResponse
 
 
 class APIClient:
-    """Call HTTP APIs in-process; each method returns a ``TestResponse``."""
+    """Call HTTP APIs in-process.
+
+    Every method works both ways: in plain sync code it returns the ``TestResponse``;
+    inside a running event loop (an ``async def`` test under pytest-asyncio or
+    ``IsolatedAsyncioTestCase``) write ``response = await client.get(...)``.
+    """
 
     __test__ = False  # not a pytest test class
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
+    def _call(self, method: str, path: str, payload: Any, headers: dict[str, str] | None,
+              query_params: dict[str, Any] | None, content_type: str | None = None) -> MaybeResponse:
+        if content_type is not None and not any(k.lower() == 'content-type' for k in headers or {}):
+            headers = {'content-type': content_type, **(headers or {})}
+
+        def factory() -> Coroutine[Any, Any, TestResponse]:
+            return self.request(method, path, payload, headers, query_params)
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(factory())
+        return PendingResponse(f'APIClient.{method.lower()}({path!r})', factory)
+
     def get(self, path: str, payload: Any = None, headers: dict[str, str] | None = None,
-            query_params: dict[str, Any] | None = None) -> TestResponse:
-        return _run(lambda: self.request('GET', path, payload, headers, query_params))
+            query_params: dict[str, Any] | None = None) -> MaybeResponse:
+        """``GET path``; ``payload`` (JSON-encoded unless bytes) is rarely needed but allowed."""
+        return self._call('GET', path, payload, headers, query_params)
 
     def post(self, path: str, payload: Any = None, headers: dict[str, str] | None = None,
-             query_params: dict[str, Any] | None = None) -> TestResponse:
-        return _run(lambda: self.request('POST', path, payload, headers, query_params))
+             query_params: dict[str, Any] | None = None, content_type: str | None = None) -> MaybeResponse:
+        """``POST path`` with ``payload`` as JSON (bytes are sent as they are; a form
+        ``content-type`` header urlencodes a dict). ``content_type`` sets that header."""
+        return self._call('POST', path, payload, headers, query_params, content_type)
 
     def put(self, path: str, payload: Any = None, headers: dict[str, str] | None = None,
-            query_params: dict[str, Any] | None = None) -> TestResponse:
-        return _run(lambda: self.request('PUT', path, payload, headers, query_params))
+            query_params: dict[str, Any] | None = None, content_type: str | None = None) -> MaybeResponse:
+        return self._call('PUT', path, payload, headers, query_params, content_type)
 
     def patch(self, path: str, payload: Any = None, headers: dict[str, str] | None = None,
-              query_params: dict[str, Any] | None = None) -> TestResponse:
-        return _run(lambda: self.request('PATCH', path, payload, headers, query_params))
+              query_params: dict[str, Any] | None = None, content_type: str | None = None) -> MaybeResponse:
+        return self._call('PATCH', path, payload, headers, query_params, content_type)
 
     def delete(self, path: str, payload: Any = None, headers: dict[str, str] | None = None,
-               query_params: dict[str, Any] | None = None) -> TestResponse:
-        return _run(lambda: self.request('DELETE', path, payload, headers, query_params))
+               query_params: dict[str, Any] | None = None) -> MaybeResponse:
+        return self._call('DELETE', path, payload, headers, query_params)
+
+    def options(self, path: str, headers: dict[str, str] | None = None,
+                query_params: dict[str, Any] | None = None) -> MaybeResponse:
+        return self._call('OPTIONS', path, None, headers, query_params)
+
+    def head(self, path: str, headers: dict[str, str] | None = None,
+             query_params: dict[str, Any] | None = None) -> MaybeResponse:
+        return self._call('HEAD', path, None, headers, query_params)
 
     async def request(self, method: str, path: str, payload: Any = None, headers: dict[str, str] | None = None,
                       query_params: dict[str, Any] | None = None) -> TestResponse:
-        """The async form of every method above."""
+        """Send any method; always a coroutine (``await client.request('GET', '/x/')``)."""
         raw_path, query = _split(path, query_params)
         raw_headers = _headers(headers)
         body = b''
@@ -146,13 +232,14 @@ class APIClient:
         await self.app(scope, receive, send)
         response_body = b''.join(chunks)
         pairs = [(k.decode('latin-1').lower(), v.decode('latin-1')) for k, v in start.get('headers', [])]
-        response_headers = dict(pairs)
+        response_headers = ResponseHeaders(pairs)
+        cookies = [(b'Set-Cookie', v.encode('latin-1')) for k, v in pairs if k == 'set-cookie']
         data: Any = response_body
         if response_headers.get('content-type', '').startswith('application/json'):
             data = orjson.loads(response_body) if response_body else None
         elif response_headers.get('content-type', '').startswith('text/'):
             data = response_body.decode()
-        return TestResponse(start.get('status', 500), response_headers, response_body, data, pairs)
+        return TestResponse(start.get('status', 500), response_headers, response_body, data, pairs, cookies)
 
 
 class WebsocketSession:
@@ -207,7 +294,8 @@ class WebsocketSession:
                 self._app_state = 'closed'
                 return  # like a server: closing an already closed socket is a no-op
             raise OSError('the test client has disconnected')
-        self.transcript.append(dict(message))
+        message = _recorded(message)
+        self.transcript.append(message)
         if kind == 'websocket.accept':
             self._app_state = 'accepted'
             self._connected = True
@@ -327,6 +415,30 @@ class WebsocketClient:
         await session.close(timeout=timeout)
         session.check_protocol()
         return session.transcript
+
+
+def _recorded(message: Message) -> Message:
+    """The app's message in one fixed shape, so tests can compare whole dicts.
+
+    ``websocket.accept`` always has ``subprotocol`` (``None``) and ``headers`` (a dict
+    of lower-case names, ``{}``); ``websocket.send`` has exactly one of ``text`` and
+    ``bytes``; ``websocket.close`` has ``code`` and ``reason`` (ASGI's defaults
+    1000 and ``''`` when the app left them out).
+    """
+    kind = message['type']
+    if kind == 'websocket.accept':
+        headers = {}
+        raw = message.get('headers') or ()
+        for name, value in raw.items() if isinstance(raw, dict) else raw:
+            name = name.decode('latin-1') if isinstance(name, bytes) else str(name)
+            headers[name.lower()] = value.decode('latin-1') if isinstance(value, bytes) else str(value)
+        return {'type': kind, 'subprotocol': message.get('subprotocol'), 'headers': headers}
+    if kind == 'websocket.send':
+        text = message.get('text')
+        return {'type': kind, 'text': text} if text is not None else {'type': kind, 'bytes': message.get('bytes')}
+    if kind == 'websocket.close':
+        return {'type': kind, 'code': message.get('code', 1000), 'reason': message.get('reason') or ''}
+    return dict(message)
 
 
 _ALLOWED = {

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs on a fresh Debian machine, then run it.
+# Install everything the test suite needs on a fresh Debian machine, then run it with ruff first.
+# Python packages go into .venv at the repository root (see scripts/venv.sh); system packages
+# (redis-server, Chromium and its driver) come from apt-get. Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,12 +17,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+source scripts/venv.sh
+ensure_venv test
 # The server matrix also runs panther on the lowest uvicorn pyproject.toml allows (tests/servers.py MIN_UVICORN).
-lowest=$(python3 -c "import re,tomllib;d=tomllib.load(open('pyproject.toml','rb'))['project']['dependencies'];print(next(re.search(r'>=([0-9.]+)',x).group(1) for x in d if x.startswith('uvicorn')))")
+lowest=$("$VENV_PYTHON" -c "import re,tomllib;d=tomllib.load(open('pyproject.toml','rb'))['project']['dependencies'];print(next(re.search(r'>=([0-9.]+)',x).group(1) for x in d if x.startswith('uvicorn')))")
 if [ ! -f ".cache/uvicorn-lowest/uvicorn-$lowest.dist-info/METADATA" ]; then
   rm -rf .cache/uvicorn-lowest
-  python3 -m pip install -q --disable-pip-version-check --no-deps --target .cache/uvicorn-lowest "uvicorn==$lowest"
+  "$VENV_PYTHON" -m pip install -q --disable-pip-version-check --no-deps --target .cache/uvicorn-lowest "uvicorn==$lowest"
 fi
-python3 -m ruff check panther tests examples
-python3 -m pytest -q -p no:cacheprovider "$@"
+"$VENV_PYTHON" -m ruff check panther tests examples
+"$VENV_PYTHON" -m pytest -q -p no:cacheprovider "$@"

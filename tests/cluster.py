@@ -26,7 +26,7 @@ def cluster(launcher: str, env: dict[str, str] | None = None) -> Iterator[Server
     """tests/apps/cluster under gunicorn --preload or panther run, with WORKERS workers."""
     env = {'PANTHER_LOG_LEVEL': 'INFO', **(env or {})}
     if launcher == 'gunicorn':
-        args = ['--preload', '-w', str(WORKERS), '-k', 'uvicorn.workers.UvicornWorker', '--graceful-timeout', '3']
+        args = ['--preload', '-w', str(WORKERS), '-k', 'panther.workers.UvicornWorker', '--graceful-timeout', '3']
         with serve('main:app', APP_DIR, server='gunicorn', args=args, env=env) as server:
             yield server
     elif launcher == 'panther':

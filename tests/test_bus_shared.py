@@ -12,7 +12,7 @@ from tests.cluster import http, open_client
 
 @pytest.mark.parametrize('launcher,args', [
     ('uvicorn', ['--workers', '2']),
-    ('gunicorn', ['-w', '2', '-k', 'uvicorn.workers.UvicornWorker']),
+    ('gunicorn', ['-w', '2', '-k', 'panther.workers.UvicornWorker']),
 ])
 async def test_unshareable_launch_warns_once_per_worker(launcher, args):
     from tests.cluster import APP_DIR

@@ -12,7 +12,7 @@ import websockets
 from tests.limits_helpers import limits_server
 from tests.raw_ws import RawClient
 
-GUNICORN = ('-w', '2', '-k', 'uvicorn.workers.UvicornWorker', '--preload', '--graceful-timeout', '10')
+GUNICORN = ('-w', '2', '-k', 'panther.workers.UvicornWorker', '--preload', '--graceful-timeout', '10')
 
 
 async def _open(url: str, count: int) -> list:

@@ -20,7 +20,7 @@ from panther.websocket import (
 )
 from tests.ws_helpers import make_app
 
-ACCEPT = {'type': 'websocket.accept', 'subprotocol': None}
+ACCEPT = {'type': 'websocket.accept', 'subprotocol': None, 'headers': {}}
 REJECT = {'type': 'websocket.close', 'code': status.WS_1000_NORMAL_CLOSURE, 'reason': ''}
 
 
@@ -134,7 +134,7 @@ def test_accept_with_subprotocol_and_headers():
             await self.accept(subprotocol='chat', headers={'X-Server': 'panther'})
 
     messages = transcript({'ws': Proto}, '/ws')
-    assert messages == [{'type': 'websocket.accept', 'subprotocol': 'chat', 'headers': [(b'x-server', b'panther')]}]
+    assert messages == [{'type': 'websocket.accept', 'subprotocol': 'chat', 'headers': {'x-server': 'panther'}}]
 
 
 def test_unknown_path_and_http_route_reject():

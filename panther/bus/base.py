@@ -25,7 +25,7 @@ class BusError(RuntimeError):
 
 
 class Bus(ABC):
-    #: Shown in the start-up banner: 'in-process', 'shared', 'redis'.
+    #: Shown in the start-up banner: 'in-process', 'shared-local', 'redis'.
     kind: str = ''
 
     @abstractmethod

@@ -38,7 +38,7 @@ def _mentions(args: list[str], program: str) -> bool:
 def unshared_workers_warning() -> str | None:
     """A one-line warning if this process is one of several workers that cannot share connections."""
     parent = _cmdline(os.getppid())
-    fix = ('run "panther run main:app --workers N", or "gunicorn -w N -k uvicorn.workers.UvicornWorker '
+    fix = ('run "panther run main:app --workers N", or "gunicorn -w N -k panther.workers.UvicornWorker '
            'main:app --preload", or configure REDIS')
     if 'gunicorn' in sys.modules and _mentions(parent, 'gunicorn'):
         workers = int_option(parent, '--workers', '-w') or to_int(os.environ.get('WEB_CONCURRENCY'))

@@ -148,7 +148,7 @@ class _Peer(asyncio.Protocol):
 
 
 class SharedBus(Bus):
-    kind = 'shared'
+    kind = 'shared-local'
 
     def __init__(self, directory: str | os.PathLike[str], query_timeout: float = 2.0,
                  private_parent: bool = False) -> None:

@@ -28,6 +28,7 @@ if os.environ.get('TEST_REDIS_PORT'):
 BUS_LIVENESS_TTL = float(os.environ.get('TEST_BUS_TTL', '5'))
 WS_PING_INTERVAL = None
 WS_SEND_QUEUE_SIZE = 20_000
+WS_MAX_MESSAGE_SIZE = int(os.environ.get('TEST_WS_MAX_MESSAGE_SIZE', 1 << 20))
 
 _background: set[asyncio.Task] = set()
 

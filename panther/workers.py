@@ -13,15 +13,20 @@ Each worker runs uvicorn with the settings ``panther run`` derives from the app'
 limits: ``WS_MAX_MESSAGE_SIZE`` as uvicorn's ``ws_max_size``, ``WS_PING_INTERVAL``
 and ``WS_PING_TIMEOUT`` as its ping settings, and ``WS_SHUTDOWN_TIMEOUT`` as its
 graceful shutdown timeout (gunicorn's ``--graceful-timeout`` still bounds the
-worker as a whole). Token query parameters are masked in the access log.
+worker as a whole). Token query parameters are masked in the access log. The
+WebSocket protocol is panther's own (``panther.servers.uvicorn``), so sends
+write ready frames as under ``panther run``.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 from panther.log_masking import install as mask_tokens_in_server_logs
+from panther.servers import ADAPTER_ENV
+from panther.servers.uvicorn import PROTOCOL
 
 try:
     from uvicorn_worker import UvicornWorker as _UvicornWorkerBase
@@ -58,7 +63,8 @@ class UvicornWorker(_UvicornWorkerBase):
     above.
     """
 
-    CONFIG_KWARGS: dict[str, Any] = {'loop': 'auto', 'http': 'auto'}
+    # panther's own WebSocket protocol: uvicorn's sans-I/O one plus direct frames (panther.servers.uvicorn).
+    CONFIG_KWARGS: dict[str, Any] = {'loop': 'auto', 'http': 'auto', 'ws': PROTOCOL}
 
     def load_wsgi(self) -> None:
         # gunicorn calls this in the worker, after fork, with the app the master preloaded
@@ -68,3 +74,5 @@ class UvicornWorker(_UvicornWorkerBase):
             if key not in self.CONFIG_KWARGS:
                 setattr(self.config, key, value)
         mask_tokens_in_server_logs()
+        ws = self.CONFIG_KWARGS.get('ws')
+        os.environ[ADAPTER_ENV] = 'uvicorn' if ws == PROTOCOL else f'off: the worker class chose ws={ws!r}'

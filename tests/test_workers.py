@@ -44,6 +44,9 @@ async def test_websockets_are_shared_across_gunicorn_workers(worker):
         log = server.log()
     assert 'NOT shared' not in log
     assert log.count('websocket backend: shared-local') == 2, log
+    # panther's worker selects panther's protocol (direct frames); uvicorn's does not.
+    expected = 'writes: direct frames' if worker == PANTHER_WORKER else 'writes: ASGI sends (the server offers no'
+    assert log.count(expected) == 2, log
 
 
 async def _echo_big(server) -> int | str:
@@ -83,4 +86,5 @@ def test_limit_settings_follow_panther_run():
 
 
 def test_config_kwargs_is_the_one_place_to_choose_uvicorns_classes():
-    assert UvicornWorker.CONFIG_KWARGS == {'loop': 'auto', 'http': 'auto'}
+    assert UvicornWorker.CONFIG_KWARGS == {'loop': 'auto', 'http': 'auto',
+                                           'ws': 'panther.servers.uvicorn:PantherWebSocketProtocol'}

@@ -84,13 +84,35 @@ class BaseAuthentication:
 
 
 def jwt_settings() -> JWTConfig:
-    """The app's ``JWT_CONFIG`` (with ``SECRET_KEY`` as the default key), or a ``ConfigError``."""
+    """The app's ``JWT_CONFIG`` (with ``SECRET_KEY`` as the default key), for signing.
+
+    Raises ``ConfigError('JWT_CONFIG', ...)`` when no signing key is configured.
+    """
     settings = config.JWT_CONFIG
     if settings is None or not settings.key:
         raise ConfigError(
             'JWT_CONFIG', "JWT authentication needs a signing key: set SECRET_KEY or JWT_CONFIG = {'key': ...}"
         )
     return settings
+
+
+_NO_KEY_WARNING = (
+    "JWT_CONFIG: no signing key (set SECRET_KEY or JWT_CONFIG = {'key': ...}); requests and "
+    'handshakes without a token go on with no user, and every token presented is refused'
+)
+# The keyless JWT_CONFIG of the build last warned about: one warning per app build, however many routes.
+_warned_about: JWTConfig | None = None
+
+
+def _warn_once_if_keyless() -> None:
+    global _warned_about
+    settings = config.JWT_CONFIG
+    if settings is None:
+        # This build uses JWT with no key: give it its own settings object, which marks it as warned.
+        settings = config.JWT_CONFIG = JWTConfig(key=None)
+    if settings.key is None and settings is not _warned_about:
+        _warned_about = settings
+        logger.warning(_NO_KEY_WARNING)
 
 
 def _redis() -> Any:
@@ -117,7 +139,8 @@ class JWTAuthentication(BaseAuthentication):
     """
 
     def check_config(self) -> None:
-        jwt_settings()
+        """Without a signing key, warn once per app build (not an error: every token is then refused)."""
+        _warn_once_if_keyless()
 
     @classmethod
     def get_token(cls, request: Any) -> str | None:
@@ -163,7 +186,9 @@ class JWTAuthentication(BaseAuthentication):
         Checks the signature with the configured key and algorithm only, expiry,
         ``token_type``, ``user_id`` and, with Redis configured, revocation.
         """
-        settings = jwt_settings()
+        settings = config.JWT_CONFIG
+        if settings is None or not settings.key:
+            raise cls.fail("Token is invalid (no signing key: set SECRET_KEY or JWT_CONFIG['key'])")
         try:
             payload = jwt.decode(
                 token, settings.key, algorithms=[settings.algorithm], options={'require': ['exp', 'iat']}

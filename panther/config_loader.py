@@ -93,8 +93,9 @@ def _jwt(value: Any, secret_key: str | None) -> JWTConfig | None:
     if unknown:
         raise ConfigError('JWT_CONFIG', f'unknown keys {sorted(unknown)}')
     key = value.get('key', secret_key)
-    if not key or not isinstance(key, str):
-        raise ConfigError('JWT_CONFIG', "needs a 'key' (or set SECRET_KEY)")
+    # No key at all is allowed (the JWT classes warn at start-up and refuse tokens); a bad one is not.
+    if key is not None and (not key or not isinstance(key, str)):
+        raise ConfigError('JWT_CONFIG', f"'key' must be a non-empty string, got {key!r}")
     algorithm = value.get('algorithm', 'HS256')
     if not isinstance(algorithm, str) or algorithm.lower() == 'none':
         raise ConfigError('JWT_CONFIG', f'algorithm must name a signing algorithm, got {algorithm!r}')

@@ -18,7 +18,8 @@ from typing import Any
 
 @dataclass
 class JWTConfig:
-    key: str
+    # None: no signing key was configured; JWT classes then refuse every token (and cannot sign).
+    key: str | None
     algorithm: str = 'HS256'
     life_time: timedelta = timedelta(days=1)
     refresh_life_time: timedelta | None = None

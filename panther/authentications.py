@@ -20,6 +20,7 @@ A refused credential logs one line, ``<ClassName> Error: "<reason>"``, on the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import secrets
@@ -31,6 +32,7 @@ import jwt
 from panther.configs import JWTConfig, config
 from panther.exceptions import AuthenticationAPIError, ConfigError
 from panther.log_masking import install as _mask_tokens_in_server_logs
+from panther.token_cache import verified_tokens
 
 __all__ = [
     'BaseAuthentication',
@@ -121,6 +123,18 @@ def _redis() -> Any:
     return redis
 
 
+async def _any_key_exists(*keys: str) -> bool:
+    """The revocation lookup: whether Redis holds any of ``keys`` (one EXISTS round trip)."""
+    return bool(await _redis().exists(*keys))
+
+
+@functools.cache
+def _checks_are_builtin(cls: type) -> bool:
+    # A subclass with its own decode_token or get_user has checks the cache cannot know about.
+    return cls.decode_token.__func__ is JWTAuthentication.decode_token.__func__ and \
+        cls.get_user.__func__ is JWTAuthentication.get_user.__func__  # type: ignore[attr-defined]
+
+
 def _revocation_key(payload: dict[str, Any], token: str) -> str:
     jti = payload.get('jti')
     if isinstance(jti, str) and jti:
@@ -136,6 +150,8 @@ class JWTAuthentication(BaseAuthentication):
     ``JWT_CONFIG['algorithm']`` (default HS256); only that algorithm is accepted.
     Its payload carries ``user_id``, ``token_type`` (``access`` or ``refresh``),
     ``iat``, ``exp`` and ``jti``. The user is loaded by id from ``USER_MODEL``.
+    A verified token and its user are kept for ``AUTH_CACHE_TTL`` seconds
+    (``panther.token_cache`` says why expiry, revocation and user changes still hold).
     """
 
     def check_config(self) -> None:
@@ -157,8 +173,21 @@ class JWTAuthentication(BaseAuthentication):
         token = self.get_token(request)
         if token is None:
             return None
+        cacheable = verified_tokens.enabled() and _checks_are_builtin(type(self))
+        if cacheable:
+            cached = verified_tokens.get(token)
+            if cached is not None:
+                user, redis_keys = cached
+                if config.REDIS is None or not await _any_key_exists(*redis_keys):
+                    return user
+                # Revoked, or the user changed: the full checks below say which.
+                verified_tokens.discard(token)
+        ticket = verified_tokens.ticket()
         payload = await self.decode_token(token, expected_type=ACCESS)
-        return await self.get_user(payload)
+        user = await self.get_user(payload)
+        if cacheable:
+            verified_tokens.store(ticket, token, user, float(payload['exp']), _revocation_key(payload, token))
+        return user
 
     # -- tokens -----------------------------------------------------------------
 
@@ -210,7 +239,7 @@ class JWTAuthentication(BaseAuthentication):
             raise cls.fail(f'Expected a token of type {expected_type!r}, got {token_type!r}')
         if payload.get('user_id') is None:
             raise cls.fail('Payload does not have user_id')
-        if config.REDIS is not None and await _redis().exists(_revocation_key(payload, token)):
+        if config.REDIS is not None and await _any_key_exists(_revocation_key(payload, token)):
             raise cls.fail('Token has been revoked')
         return payload
 
@@ -272,6 +301,7 @@ class JWTAuthentication(BaseAuthentication):
         except jwt.InvalidTokenError:
             raise cls.fail('Cannot log out an invalid token') from None
         await cls._revoke(payload, token)
+        verified_tokens.discard(token)
 
     @classmethod
     def _pair(cls, user_id: Any) -> dict[str, str]:

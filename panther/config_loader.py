@@ -168,6 +168,8 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     'WS_DIRECT_WRITE': lambda v: v if isinstance(v, bool) else _fail(
         'WS_DIRECT_WRITE', f'expected True or False, got {v!r}'),
     'BUS_BUFFER_SIZE': lambda v: _number('BUS_BUFFER_SIZE', v, allow_none=False, integer=True),
+    'AUTH_CACHE_TTL': lambda v: _number('AUTH_CACHE_TTL', v, allow_none=True),
+    'AUTH_CACHE_SIZE': lambda v: _number('AUTH_CACHE_SIZE', v, allow_none=False, integer=True),
 }
 
 

@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from panther import Panther  # noqa: E402
-from panther.authentications import JWTAuthentication, QueryParamJWTAuthentication  # noqa: E402
-from panther.db.connection import close_database  # noqa: E402
-from panther.db.models import BaseUser  # noqa: E402
-from panther.token_cache import verified_tokens  # noqa: E402
+from panther import Panther
+from panther.authentications import JWTAuthentication, QueryParamJWTAuthentication
+from panther.db.connection import close_database
+from panther.db.models import BaseUser
+from panther.token_cache import verified_tokens
 
 
 class _Handshake:

@@ -86,7 +86,7 @@ async def test_a_second_handshake_is_answered_from_the_cache(app, user):
     assert response.data == {'user': 'ali', 'id': user.id}
 
 
-@pytest.mark.parametrize('how', ['instance', 'delete_one', 'delete_many_by_name'])
+@pytest.mark.parametrize('how', ['instance', 'delete_one', 'delete_many_by_name', 'delete_one_by_str_id'])
 async def test_a_deleted_user_is_refused_on_the_next_handshake(app, user, how, logs):
     token = JWTAuthentication.encode_token(user.id)
     assert await who(app, token) == {'user': 'ali', 'id': user.id}
@@ -94,6 +94,8 @@ async def test_a_deleted_user_is_refused_on_the_next_handshake(app, user, how, l
         assert await user.delete()
     elif how == 'delete_one':
         assert await BaseUser.delete_one(id=user.id)
+    elif how == 'delete_one_by_str_id':
+        assert await BaseUser.delete_one(id=str(user.id))
     else:
         assert await BaseUser.delete_many(username='ali') == 1  # not by id: every cached user is forgotten
     assert token not in verified_tokens

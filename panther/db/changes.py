@@ -21,7 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ['RowsChangedListener', 'on_rows_changed', 'rows_changed']
+__all__ = ['RowsChangedListener', 'off_rows_changed', 'on_rows_changed', 'rows_changed']
 
 logger = logging.getLogger('panther')
 
@@ -35,6 +35,12 @@ def on_rows_changed(listener: RowsChangedListener) -> None:
     """Call ``listener`` after every update or delete made through a model (once, however often added)."""
     if listener not in _listeners:
         _listeners.append(listener)
+
+
+def off_rows_changed(listener: RowsChangedListener) -> None:
+    """Stop calling ``listener`` (nothing happens if it was not added)."""
+    if listener in _listeners:
+        _listeners.remove(listener)
 
 
 async def rows_changed(model: type, ids: tuple[Any, ...] | None) -> None:

@@ -44,9 +44,11 @@ from panther.db.errors import DatabaseError
 from panther.db.sqlite import Table, check_identifier
 
 
-def _ids(where: Mapping[str, Any]) -> tuple[Any, ...] | None:
-    # A filter on id names the only row it can touch; any other filter may touch any row.
-    return (where['id'],) if 'id' in where else None
+def _ids(where: Mapping[str, Any]) -> tuple[int, ...] | None:
+    # A filter on an integer id names the only row it can touch; any other filter (SQLite also
+    # matches id='5' to row 5) may touch any row.
+    row_id = where.get('id')
+    return (row_id,) if isinstance(row_id, int) and not isinstance(row_id, bool) else None
 
 
 def _groups(cls: type, attribute: str) -> tuple[tuple[str, ...], ...]:

@@ -2,7 +2,7 @@
 
 Environment: ``JWT_APP_KEYLESS=1`` leaves out ``SECRET_KEY`` (the JWT classes warn at
 start-up and refuse every token); ``JWT_APP_REDIS_PORT`` sets ``REDIS``;
-``JWT_APP_CACHE_TTL`` sets ``AUTH_CACHE_TTL``.
+``JWT_APP_CACHE_TTL`` sets ``AUTH_CACHE_TTL`` (``off``: None).
 
 Routes: ``ws/`` (``QueryParamJWTAuthentication``) and ``ws/pid/`` (the same, and a
 refusal also logs ``refused in pid <pid>``) send ``{"user", "id", "pid"}``;
@@ -25,7 +25,7 @@ if not os.environ.get('JWT_APP_KEYLESS'):
 if os.environ.get('JWT_APP_REDIS_PORT'):
     REDIS = {'host': '127.0.0.1', 'port': int(os.environ['JWT_APP_REDIS_PORT'])}
 if os.environ.get('JWT_APP_CACHE_TTL'):
-    AUTH_CACHE_TTL = float(os.environ['JWT_APP_CACHE_TTL'])
+    AUTH_CACHE_TTL = None if os.environ['JWT_APP_CACHE_TTL'] == 'off' else float(os.environ['JWT_APP_CACHE_TTL'])
 WS_PING_INTERVAL = None
 
 logger = logging.getLogger('panther')

@@ -20,6 +20,7 @@ A refused credential logs one line, ``<ClassName> Error: "<reason>"``, on the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import secrets
@@ -32,6 +33,7 @@ from panther.configs import JWTConfig, config
 from panther.exceptions import AuthenticationAPIError, ConfigError, ServiceUnavailableAPIError
 from panther.log_masking import install as _mask_tokens_in_server_logs
 from panther.log_safety import printable
+from panther.token_cache import verified_tokens
 
 __all__ = [
     'BaseAuthentication',
@@ -85,7 +87,10 @@ class BaseAuthentication:
 
 
 def jwt_settings() -> JWTConfig:
-    """The app's ``JWT_CONFIG`` (with ``SECRET_KEY`` as the default key), or a ``ConfigError``."""
+    """The app's ``JWT_CONFIG`` (with ``SECRET_KEY`` as the default key), for signing.
+
+    Raises ``ConfigError('JWT_CONFIG', ...)`` when no signing key is configured.
+    """
     settings = config.JWT_CONFIG
     if settings is None or not settings.key:
         raise ConfigError(
@@ -94,25 +99,52 @@ def jwt_settings() -> JWTConfig:
     return settings
 
 
+_NO_KEY_WARNING = (
+    "JWT_CONFIG: no signing key (set SECRET_KEY or JWT_CONFIG = {'key': ...}); requests and "
+    'handshakes without a token go on with no user, and every token presented is refused'
+)
+# The keyless JWT_CONFIG of the build last warned about: one warning per app build, however many routes.
+_warned_about: JWTConfig | None = None
+
+
+def _warn_once_if_keyless() -> None:
+    global _warned_about
+    settings = config.JWT_CONFIG
+    if settings is None:
+        # This build uses JWT with no key: give it its own settings object, which marks it as warned.
+        settings = config.JWT_CONFIG = JWTConfig(key=None)
+    if settings.key is None and settings is not _warned_about:
+        _warned_about = settings
+        logger.warning(_NO_KEY_WARNING)
+
+
 def _redis() -> Any:
     from panther.db.connections import redis  # redis-py is imported only by apps that use it
 
     return redis
 
 
-async def _is_revoked(key: str) -> bool:
-    """Whether ``key`` marks a revoked token; ``ServiceUnavailableAPIError`` (503) if Redis is unreachable.
+async def _any_key_exists(*keys: str) -> bool:
+    """The revocation lookup: whether Redis holds any of ``keys`` (one EXISTS round trip).
 
-    An unreachable Redis is not a bad token, so it is logged and refused as an outage.
+    An unreachable Redis is not a bad token: it is logged and refused as an outage,
+    ``ServiceUnavailableAPIError`` (503).
     """
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
     try:
-        return bool(await _redis().exists(key))
+        return bool(await _redis().exists(*keys))
     except (RedisConnectionError, RedisTimeoutError) as exc:
         logger.error('Redis unavailable during authentication: %s', ' '.join(str(exc).split()) or type(exc).__name__)
         raise ServiceUnavailableAPIError() from None
+
+
+@functools.cache
+def _checks_are_builtin(cls: type) -> bool:
+    # A subclass with its own decode_token or get_user has checks the cache cannot know about.
+    return cls.decode_token.__func__ is JWTAuthentication.decode_token.__func__ and \
+        cls.get_user.__func__ is JWTAuthentication.get_user.__func__  # type: ignore[attr-defined]
 
 
 def _revocation_key(payload: dict[str, Any], token: str) -> str:
@@ -130,10 +162,13 @@ class JWTAuthentication(BaseAuthentication):
     ``JWT_CONFIG['algorithm']`` (default HS256); only that algorithm is accepted.
     Its payload carries ``user_id``, ``token_type`` (``access`` or ``refresh``),
     ``iat``, ``exp`` and ``jti``. The user is loaded by id from ``USER_MODEL``.
+    A verified token and its user are kept for ``AUTH_CACHE_TTL`` seconds
+    (``panther.token_cache`` says why expiry, revocation and user changes still hold).
     """
 
     def check_config(self) -> None:
-        jwt_settings()
+        """Without a signing key, warn once per app build (not an error: every token is then refused)."""
+        _warn_once_if_keyless()
 
     @classmethod
     def get_token(cls, request: Any) -> str | None:
@@ -150,8 +185,21 @@ class JWTAuthentication(BaseAuthentication):
         token = self.get_token(request)
         if token is None:
             return None
+        cacheable = verified_tokens.enabled() and _checks_are_builtin(type(self))
+        if cacheable:
+            cached = verified_tokens.get(token)
+            if cached is not None:
+                user, redis_keys = cached
+                if config.REDIS is None or not await _any_key_exists(*redis_keys):
+                    return user
+                # Revoked, or the user changed: the full checks below say which.
+                verified_tokens.discard(token)
+        ticket = verified_tokens.ticket()
         payload = await self.decode_token(token, expected_type=ACCESS)
-        return await self.get_user(payload)
+        user = await self.get_user(payload)
+        if cacheable:
+            verified_tokens.store(ticket, token, user, float(payload['exp']), _revocation_key(payload, token))
+        return user
 
     # -- tokens -----------------------------------------------------------------
 
@@ -179,7 +227,9 @@ class JWTAuthentication(BaseAuthentication):
         Checks the signature with the configured key and algorithm only, expiry,
         ``token_type``, ``user_id`` and, with Redis configured, revocation.
         """
-        settings = jwt_settings()
+        settings = config.JWT_CONFIG
+        if settings is None or not settings.key:
+            raise cls.fail("Token is invalid (no signing key: set SECRET_KEY or JWT_CONFIG['key'])")
         try:
             payload = jwt.decode(
                 token, settings.key, algorithms=[settings.algorithm], options={'require': ['exp', 'iat']}
@@ -201,7 +251,7 @@ class JWTAuthentication(BaseAuthentication):
             raise cls.fail(f'Expected a token of type {expected_type!r}, got {token_type!r}')
         if payload.get('user_id') is None:
             raise cls.fail('Payload does not have user_id')
-        if config.REDIS is not None and await _is_revoked(_revocation_key(payload, token)):
+        if config.REDIS is not None and await _any_key_exists(_revocation_key(payload, token)):
             raise cls.fail('Token has been revoked')
         return payload
 
@@ -263,6 +313,7 @@ class JWTAuthentication(BaseAuthentication):
         except jwt.InvalidTokenError:
             raise cls.fail('Cannot log out an invalid token') from None
         await cls._revoke(payload, token)
+        verified_tokens.discard(token)
 
     @classmethod
     def _pair(cls, user_id: Any) -> dict[str, str]:

@@ -93,8 +93,9 @@ def _jwt(value: Any, secret_key: str | None) -> JWTConfig | None:
     if unknown:
         raise ConfigError('JWT_CONFIG', f'unknown keys {sorted(unknown)}')
     key = value.get('key', secret_key)
-    if not key or not isinstance(key, str):
-        raise ConfigError('JWT_CONFIG', "needs a 'key' (or set SECRET_KEY)")
+    # No key at all is allowed (the JWT classes warn at start-up and refuse tokens); a bad one is not.
+    if key is not None and (not key or not isinstance(key, str)):
+        raise ConfigError('JWT_CONFIG', f"'key' must be a non-empty string, got {key!r}")
     algorithm = value.get('algorithm', 'HS256')
     if not isinstance(algorithm, str) or algorithm.lower() == 'none':
         raise ConfigError('JWT_CONFIG', f'algorithm must name a signing algorithm, got {algorithm!r}')
@@ -167,6 +168,8 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     'WS_DIRECT_WRITE': lambda v: v if isinstance(v, bool) else _fail(
         'WS_DIRECT_WRITE', f'expected True or False, got {v!r}'),
     'BUS_BUFFER_SIZE': lambda v: _number('BUS_BUFFER_SIZE', v, allow_none=False, integer=True),
+    'AUTH_CACHE_TTL': lambda v: _number('AUTH_CACHE_TTL', v, allow_none=True),
+    'AUTH_CACHE_SIZE': lambda v: _number('AUTH_CACHE_SIZE', v, allow_none=False, integer=True),
 }
 
 

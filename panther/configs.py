@@ -18,7 +18,8 @@ from typing import Any
 
 @dataclass
 class JWTConfig:
-    key: str
+    # None: no signing key was configured; JWT classes then refuse every token (and cannot sign).
+    key: str | None
     algorithm: str = 'HS256'
     life_time: timedelta = timedelta(days=1)
     refresh_life_time: timedelta | None = None
@@ -58,6 +59,11 @@ class Config:
     WS_CLOSE_TIMEOUT: float = 5.0
     # Write ready frames straight to uvicorn's transport when that is safe (panther.direct_write).
     WS_DIRECT_WRITE: bool = True
+
+    # Verified access tokens and their users are kept this many seconds (never past the token's exp);
+    # None turns the cache off. See panther.token_cache for why revocation and user changes still hold.
+    AUTH_CACHE_TTL: float | None = 5.0
+    AUTH_CACHE_SIZE: int = 10_000  # at most this many tokens; the oldest go first
 
     # How many messages the Redis bus keeps while Redis is unreachable.
     BUS_BUFFER_SIZE: int = 10_000

@@ -87,6 +87,9 @@ class Records(logging.Handler):
     def errors(self) -> list[str]:
         return [r.getMessage() for r in self.records if r.levelno >= logging.ERROR]
 
+    def warnings(self) -> list[str]:
+        return [r.getMessage() for r in self.records if r.levelno == logging.WARNING]
+
     def text(self) -> str:
         return '\n'.join(r.getMessage() for r in self.records)
 

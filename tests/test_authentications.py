@@ -199,18 +199,106 @@ class _NeedsJWTAPI(GenericAPI):
         return {}
 
 
-@pytest.mark.parametrize('settings', [
+KEYLESS_SETTINGS = [
     {'AUTHENTICATION': 'panther.authentications.JWTAuthentication', 'URLS': {}},
     {'WS_AUTHENTICATION': 'panther.authentications.QueryParamJWTAuthentication', 'URLS': {}},
     {'URLS': {'ws/': _NeedsJWT}},
     {'URLS': {'ws/': _NeedsJWTInstance}},
     {'URLS': {'api/': _NeedsJWTAPI}},
-])
-def test_jwt_auth_without_a_key_is_a_startup_error(settings):
+    {'URLS': {'ws/': _NeedsJWT}, 'JWT_CONFIG': {'life_time': 60}},
+]
+NO_KEY_REASON = "Token is invalid (no signing key: set SECRET_KEY or JWT_CONFIG['key'])"
+
+
+def _key_warnings(logs) -> list[str]:
+    return [line for line in logs.warnings() if 'JWT_CONFIG' in line]
+
+
+@pytest.mark.parametrize('settings', KEYLESS_SETTINGS)
+def test_jwt_auth_without_a_key_builds_with_one_warning(settings, logs):
+    Panther('auth_tests', configs=configs_module(**settings))
+    assert len(_key_warnings(logs)) == 1, logs.warnings()
+    assert 'SECRET_KEY' in _key_warnings(logs)[0]
+    assert logs.errors() == []
+
+
+def test_the_key_warning_is_said_once_per_build_however_many_routes_use_jwt(logs):
+    settings = {'AUTHENTICATION': 'panther.authentications.JWTAuthentication',
+                'WS_AUTHENTICATION': 'panther.authentications.QueryParamJWTAuthentication',
+                'URLS': {'ws/a/': _NeedsJWT, 'ws/b/': _NeedsJWT, 'ws/c/': _NeedsJWTInstance, 'api/': _NeedsJWTAPI,
+                         'api/who/': auth_app.URLS['api/query/']}}
+    app = Panther('auth_tests', configs=configs_module(**settings))
+    assert len(_key_warnings(logs)) == 1
+    APIClient(app).get('/api/who/')
+    WebsocketClient(app).connect('/ws/a/')
+    assert len(_key_warnings(logs)) == 1  # not per request
+    Panther('auth_tests', configs=configs_module(**settings))
+    assert len(_key_warnings(logs)) == 2  # a new build says it again
+
+
+def test_no_warning_with_a_key_or_without_jwt(logs):
+    Panther('auth_tests', configs=configs_module(SECRET_KEY='s' * 32, URLS={'ws/': _NeedsJWT}))
+    Panther('auth_tests', configs=configs_module(JWT_CONFIG={'key': 'k' * 32}, URLS={'ws/': _NeedsJWT}))
+    Panther('auth_tests', configs=configs_module(URLS={'ws/': _WhoWebsocket}))
+    assert logs.warnings() == []
+
+
+@pytest.fixture
+def keyless_app(tmp_path):
+    return Panther('auth_tests', configs=configs_module(
+        DATABASE={'path': str(tmp_path / 'keyless.sqlite3')}, URLS=auth_app.URLS))
+
+
+@pytest.mark.parametrize('kind', KINDS)
+async def test_without_a_key_no_token_means_no_user(keyless_app, kind, logs):
+    response = await _http(keyless_app, kind, None)
+    assert response.status_code == 200 and response.data == {'user': None, 'id': None}
+    transcript = await _ws(keyless_app, kind, None)
+    assert transcript[0]['type'] == 'websocket.accept'
+    assert transcript[1]['text'] == '{"user":null,"id":null}'
+    assert logs.errors() == []
+
+
+@pytest.mark.parametrize('kind', KINDS)
+async def test_without_a_key_every_token_is_refused(keyless_app, kind, logs):
+    user = await BaseUser.create_user('ali', 'a passphrase')
+    # Signed with the key another app would have used: without a key nothing can be verified.
+    for token in (sign(claims(user.id)), 'not-a-jwt'):
+        logs.clear()
+        response = await _http(keyless_app, kind, token)
+        assert (response.status_code, response.data) == (401, {'detail': 'Authentication Error'})
+        assert logs.errors() == [f'{CLASS_NAMES[kind]} Error: "{NO_KEY_REASON}"']
+        logs.clear()
+        transcript = await _ws(keyless_app, kind, token)
+        assert _rejected(transcript), transcript
+        assert logs.errors() == [f'{CLASS_NAMES[kind]} Error: "{NO_KEY_REASON}"']
+        assert token not in logs.text()
+
+
+async def test_without_a_key_signing_fails_loudly(keyless_app):
+    user = await BaseUser.create_user('ali', 'a passphrase')
     with pytest.raises(ConfigError) as caught:
-        Panther('auth_tests', configs=configs_module(**settings))
-    assert caught.value.key == 'JWT_CONFIG'
-    assert 'SECRET_KEY' in str(caught.value)
+        await JWTAuthentication.login(user)
+    assert caught.value.key == 'JWT_CONFIG' and 'SECRET_KEY' in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        QueryParamJWTAuthentication.encode_token(user.id)
+    assert caught.value.key == 'JWT_CONFIG' and 'SECRET_KEY' in str(caught.value)
+    assert (await BaseUser.find_one(id=user.id)).last_login is None  # nothing recorded for a failed login
+
+
+async def test_unknown_user_without_database_setting_is_user_not_found(tmp_path, monkeypatch, logs):
+    # No DATABASE: the embedded default, a panther.sqlite3 file in the working directory.
+    monkeypatch.chdir(tmp_path)
+    app = Panther('auth_tests', configs=configs_module(SECRET_KEY=auth_app.SECRET, URLS=auth_app.URLS))
+    assert app.config.DATABASE == {}
+    token = sign(claims(4242))
+    transcript = await _ws(app, 'query', token)
+    assert _rejected(transcript), transcript
+    assert logs.errors() == ['QueryParamJWTAuthentication Error: "User not found"']
+    logs.clear()
+    assert (await _http(app, 'header', token)).status_code == 401
+    assert logs.errors() == ['JWTAuthentication Error: "User not found"']
+    assert (tmp_path / 'panther.sqlite3').exists()
 
 
 def test_jwt_config_key_alone_is_enough():

@@ -64,9 +64,14 @@ URLS = {'a/': view}
     ('WS_MAX_CONNECTIONS', 2.0, 'positive integer'),
     ('WS_SHUTDOWN_TIMEOUT', None, 'positive number'),
     ('BUS_BUFFER_SIZE', 0, 'positive integer'),
+    ('AUTH_CACHE_TTL', 0, 'positive number or None'),
+    ('AUTH_CACHE_TTL', '5', 'positive number or None'),
+    ('AUTH_CACHE_SIZE', None, 'positive integer'),
+    ('AUTH_CACHE_SIZE', 10.5, 'positive integer'),
     ('JWT_CONFIG', 'secret', 'expected a dict'),
     ('JWT_CONFIG', {'key': 'k', 'lifetime': 3}, "unknown keys ['lifetime']"),
-    ('JWT_CONFIG', {'algorithm': 'HS256'}, "needs a 'key'"),
+    ('JWT_CONFIG', {'key': ''}, "'key' must be a non-empty string"),
+    ('JWT_CONFIG', {'key': 5}, "'key' must be a non-empty string"),
     ('JWT_CONFIG', {'key': 'k', 'algorithm': 'none'}, 'signing algorithm'),
     ('JWT_CONFIG', {'key': 'k', 'life_time': -1}, 'must be positive'),
     ('URLS', 'tests.test_config.nothing_here', "has no attribute 'nothing_here'"),
@@ -123,7 +128,10 @@ def test_values_and_defaults_are_loaded():
     assert config.MY_SETTING == [1, 2]
     assert not hasattr(config, 'lowercase')
     assert config.WS_MAX_MESSAGE_SIZE == Config.WS_MAX_MESSAGE_SIZE
+    assert (config.AUTH_CACHE_TTL, config.AUTH_CACHE_SIZE) == (5.0, 10_000)
     assert app.config.SECRET_KEY == 's3cret'
+    Panther('x', configs=make_module(URLS=URLS, AUTH_CACHE_TTL=None, AUTH_CACHE_SIZE=100))
+    assert (config.AUTH_CACHE_TTL, config.AUTH_CACHE_SIZE) == (None, 100)
 
 
 def test_refresh_resets_every_key():

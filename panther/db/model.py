@@ -25,7 +25,9 @@ compared in their JSON form (datetimes as ISO strings, enums by value). Every wr
 is validated by the model first, so a bad value raises pydantic's
 ``ValidationError`` and nothing is stored. Breaking a unique constraint raises
 ``panther.db.DuplicateError``. A field declared with ``Field(exclude=True)`` is
-stored but left out of ``model_dump()`` and so out of JSON responses.
+stored but left out of ``model_dump()`` and so out of JSON responses. Updates and
+deletes are reported to ``panther.db.changes`` listeners before they return (the
+verified-token cache forgets a changed user that way).
 """
 
 from __future__ import annotations
@@ -36,9 +38,17 @@ from typing import Any, ClassVar, Self
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
+from panther.db.changes import rows_changed
 from panther.db.connection import get_database
 from panther.db.errors import DatabaseError
 from panther.db.sqlite import Table, check_identifier
+
+
+def _ids(where: Mapping[str, Any]) -> tuple[int, ...] | None:
+    # A filter on an integer id names the only row it can touch; any other filter (SQLite also
+    # matches id='5' to row 5) may touch any row.
+    row_id = where.get('id')
+    return (row_id,) if isinstance(row_id, int) and not isinstance(row_id, bool) else None
 
 
 def _groups(cls: type, attribute: str) -> tuple[tuple[str, ...], ...]:
@@ -180,7 +190,10 @@ class Model(BaseModel):
             return obj._document()
 
         found = await get_database().update(cls._table(), cls._filters(filters, {}), change)
-        return updated[0] if found else None
+        if not found:
+            return None
+        await rows_changed(cls, (updated[0].id,))
+        return updated[0]
 
     @classmethod
     async def delete_one(cls, filters: Mapping[str, Any] | None = None, /, **kwargs: Any) -> bool:
@@ -191,7 +204,10 @@ class Model(BaseModel):
             await Book.delete_one(id=1)
         """
         table, where = cls._table(), cls._filters(filters, kwargs)
-        return await get_database().delete(table, where, limit=1) > 0
+        deleted = await get_database().delete(table, where, limit=1)
+        if deleted:
+            await rows_changed(cls, _ids(where))
+        return deleted > 0
 
     @classmethod
     async def delete_many(cls, filters: Mapping[str, Any] | None = None, /, **kwargs: Any) -> int:
@@ -202,7 +218,10 @@ class Model(BaseModel):
             await Book.delete_many(pages=0)
         """
         table, where = cls._table(), cls._filters(filters, kwargs)
-        return await get_database().delete(table, where, limit=None)
+        deleted = await get_database().delete(table, where, limit=None)
+        if deleted:
+            await rows_changed(cls, _ids(where))
+        return deleted
 
     # -- one row --------------------------------------------------------------------
 

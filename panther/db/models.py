@@ -36,6 +36,7 @@ from typing import Any, Self
 
 from pydantic import Field, field_validator
 
+import panther.token_cache  # noqa: F401  (registers the listener: any process writing users tells every cache)
 from panther.config_loader import import_string
 from panther.configs import config
 from panther.db.model import Model

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
@@ -29,6 +30,11 @@ from panther.frames import FRAMES_EXTENSION, frame_payload
 PROTOCOL = 'panther.servers.uvicorn:PantherWebSocketProtocol'
 
 _OPEN = State.OPEN
+# Before 0.53 uvicorn builds a refusal with the library's reject(), which already sets
+# Content-Length and Content-Type, then appends the app's headers: two Content-Length
+# headers make clients drop the response. There, the app's two are left out.
+_REJECT_SETS_LENGTH = tuple(int(part) for part in uvicorn.__version__.split('.')[:2]) < (0, 53)
+_LENGTH_AND_TYPE = (b'content-length', b'content-type')
 
 
 class PantherWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -46,12 +52,23 @@ class PantherWebSocketProtocol(WebSocketsSansIOProtocol):
         # on releases that do not release it themselves.
         self.writable.set()
 
+    # Flow control, which uvicorn releases before 0.53 lack in this protocol: a full transport
+    # buffer pauses uvicorn's send (and the frame sink), a drained one resumes it.
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         if self.handshake_initiated and not self.close_sent:  # a 101 is on its way: the scope exists
             self.scope['extensions'][FRAMES_EXTENSION] = self
 
     async def send(self, message: Any) -> None:
+        if _REJECT_SETS_LENGTH and message['type'] == 'websocket.http.response.start':
+            headers = [(k, v) for k, v in message.get('headers', ()) if k.lower() not in _LENGTH_AND_TYPE]
+            message = {**message, 'headers': headers}
         await super().send(message)
         if message['type'] == 'websocket.http.response.body' and not message.get('more_body', False):
             # A refusal answered with an HTTP response is a complete handshake: without

@@ -30,8 +30,18 @@ class Kind:
 
     def __init__(self, name: str, server: str, args: tuple[str, ...] = (), compression: str | None = 'deflate',
                  http_refusals: bool = True, min_uvicorn: bool = False,
-                 shutdown: tuple[set[int | None], set[int] | None] = ({1012}, {1012})) -> None:
+                 shutdown: tuple[set[int | None], set[int] | None] = ({1012}, {1012}),
+                 empty_messages: bool = True, framework_codes: bool = True, flow_control: bool = True) -> None:
         self.name = name
+        # daphne's send ignores a message whose text or bytes is empty: no empty frame can leave it.
+        self.empty_messages = empty_messages
+        # daphne (autobahn) only sends close codes 1000 and 3000-4999, and drops close reasons: the
+        # framework's own codes (1008, 1009, 1011, 1013) never leave it; such a close is given up
+        # after WS_CLOSE_TIMEOUT and the connection ends without a close frame.
+        self.framework_codes = framework_codes
+        # daphne buffers whatever the app sends without limit (its send never waits), so a client
+        # that never reads is invisible to WS_SEND_QUEUE_SIZE there.
+        self.flow_control = flow_control
         # On SIGTERM: the close codes clients see, and those disconnect() hears (None: it is not called).
         self.shutdown_codes, self.hook_codes = shutdown
         self.server = server
@@ -41,7 +51,7 @@ class Kind:
         self.min_uvicorn = min_uvicorn
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {'PANTHER_TEST_QUEUE': '5000', 'WS_TEST': '1', **extra}
+        env = {'PANTHER_TEST_QUEUE': '10000', **extra}
         if self.min_uvicorn:
             env['PYTHONPATH'] = os.pathsep.join([str(MIN_UVICORN), str(ROOT)])
         return env
@@ -58,9 +68,10 @@ KINDS = [
     Kind('hypercorn', 'hypercorn', shutdown=({1001}, {1001})),
     # daphne drops every connection without a close frame and never tells the app (it runs no lifespan
     # either): nothing panther can hear, so no disconnect() runs. docs/deployment.md says so.
-    Kind('daphne', 'daphne', http_refusals=False, shutdown=({None}, None)),
+    Kind('daphne', 'daphne', http_refusals=False, shutdown=({None}, None), empty_messages=False,
+         framework_codes=False, flow_control=False),
     # granian drops connections without a close frame, then reports the disconnect (1005) to the app.
-    Kind('granian', 'granian', http_refusals=False, shutdown=({None}, {1005})),
+    Kind('granian', 'granian', shutdown=({None}, {1005})),
 ]
 
 
@@ -110,8 +121,9 @@ async def test_echo_text_and_binary(server):
         assert await ws.recv() == 'hello'
         await ws.send(b'\x00\x01\xfe\xff')
         assert await ws.recv() == b'\x00\x01\xfe\xff'
-        await ws.send('')
-        assert await ws.recv() == ''
+        if server.kind.empty_messages:
+            await ws.send('')
+            assert await ws.recv() == ''
         assert _registry_size(server) == 1
 
 
@@ -123,6 +135,8 @@ async def test_the_fast_path_is_offered_only_by_panthers_protocol(server):
 
 @pytest.mark.parametrize('size', [0, 1, 125, 126, 127, 65535, 65536, 65537, 1_000_000])
 async def test_echo_at_every_frame_length_boundary(server, size):
+    if size == 0 and not server.kind.empty_messages:
+        size = 1  # this server cannot send an empty frame (Kind.empty_messages); the shortest it can instead
     text = 'é' * (size // 4) + 'x' * (size - 2 * (size // 4))  # exactly `size` bytes of UTF-8, multi-byte too
     assert len(text.encode()) == size
     blob = bytes(range(256)) * (size // 256) + bytes(size % 256)
@@ -140,7 +154,9 @@ async def test_own_sends_and_pushes_stay_in_order_while_the_client_reads_late(se
         await ws.send(orjson.dumps({'n': n, 'size': size}).decode())
         # Wait for the first frame, then stop reading so the server's buffers fill up.
         first = await ws.recv()
-        await asyncio.sleep(1.0)
+        # daphne (autobahn) drops a connection whose peer has not answered its close within 1 s, with all
+        # it still buffered: there the client may only pause for less than that (Kind.flow_control).
+        await asyncio.sleep(1.0 if server.kind.flow_control else 0.3)
         received = [first]
         while True:
             message = await asyncio.wait_for(ws.recv(), 30)
@@ -155,7 +171,8 @@ async def test_own_sends_and_pushes_stay_in_order_while_the_client_reads_late(se
     assert own == [f's{i}' for i in range(n)]
     assert pushed == [f'p{i}' for i in range(n)]
     assert len(received) == 2 * n + 1
-    assert received[-1] == 'done queued=True'  # the server really had to wait and queue
+    # The server really had to wait and queue (one that buffers without limit may or may not make it).
+    assert received[-1] == 'done queued=True' or not server.kind.flow_control
 
 
 async def test_many_clients_nothing_lost_or_reordered(server):
@@ -203,7 +220,8 @@ async def test_http_endpoint_closes_a_connection_with_code_and_reason(server):
         with pytest.raises(websockets.ConnectionClosed) as info:
             await ws.recv()
         assert info.value.rcvd is not None
-        assert (info.value.rcvd.code, info.value.rcvd.reason) == (4004, 'kicked out')
+        expected = 'kicked out' if server.kind.framework_codes else ''  # daphne drops close reasons
+        assert (info.value.rcvd.code, info.value.rcvd.reason) == (4004, expected)
 
 
 async def test_unknown_id_is_harmless(server):
@@ -218,9 +236,16 @@ async def test_crash_closes_1011_and_is_logged(server):
     before = len(server.log())
     async with connect_to(server, '/ws/crash') as ws:
         await ws.send('boom')
-        with pytest.raises(websockets.ConnectionClosed) as info:
-            await ws.recv()
-        assert info.value.rcvd.code == 1011
+        if server.kind.framework_codes:
+            with pytest.raises(websockets.ConnectionClosed) as info:
+                await asyncio.wait_for(ws.recv(), 15)
+            assert info.value.rcvd.code == 1011
+        else:
+            # 1011 cannot leave this server: panther gives the close up after WS_CLOSE_TIMEOUT and forgets the
+            # connection (the clean_log fixture checks), but the server keeps the TCP connection open.
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(ws.recv(), 7)
+            assert 'connection abandoned' in server.log()[before:]
     async with connect_to(server, '/ws/echo') as other:
         await other.send('fine')
         assert await other.recv() == 'fine'
@@ -281,19 +306,20 @@ async def test_a_client_that_never_reads_is_cut_off_while_another_is_unharmed(se
     slow = RawClient(server.ws + '/ws/group/slow', receive_buffer=4096)
     try:
         async with connect_to(server, '/ws/echo') as fast, httpx.AsyncClient(base_url=server.http, timeout=60) as http:
-            # 20,000 x 2 kB: far past the socket buffers and the 5,000-frame send queue of this app.
+            # 20,000 x 2 kB: far past the socket buffers and the 10,000-frame send queue of this app.
             flood = asyncio.ensure_future(http.post('/api/group/slow/', params={'n': 20_000, 'size': 2000}))
             for i in range(20):
                 await fast.send(f'fast {i}')
                 assert await asyncio.wait_for(fast.recv(), 10) == f'fast {i}'
             assert (await flood).json() == {'sent': 20_000}
             # The slow client is closed (1013, then given up after WS_CLOSE_TIMEOUT): only the fast one is left.
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + (30 if server.kind.flow_control else 8)
             while _registry_size(server) > 1 and time.monotonic() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
-            assert _registry_size(server) == 1
+            # Where the server buffers without limit (Kind.flow_control) nothing ever waits in panther.
+            assert _registry_size(server) == (1 if server.kind.flow_control else 2)
             await fast.send('after')
             assert await fast.recv() == 'after'
     finally:
         slow.close()
-    assert 'with 1013' in server.log()
+    assert ('with 1013' in server.log()) is server.kind.flow_control

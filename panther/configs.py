@@ -57,7 +57,7 @@ class Config:
     WS_SHUTDOWN_TIMEOUT: float = 5.0
     # How long a close frame may wait behind data the peer does not read before the TCP connection is aborted.
     WS_CLOSE_TIMEOUT: float = 5.0
-    # Write ready frames straight to uvicorn's transport when that is safe (panther.direct_write).
+    # Write ready frames through the server adapter's frame sink when it offers one (panther.frames).
     WS_DIRECT_WRITE: bool = True
 
     # Verified access tokens and their users are kept this many seconds (never past the token's exp);

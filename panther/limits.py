@@ -31,10 +31,9 @@ Defaults (``panther.configs.Config``) and what each limit does:
     How long a close frame may wait behind data the peer does not read;
     after that the TCP connection is aborted so its buffers are freed.
 ``WS_DIRECT_WRITE`` (True)
-    Under uvicorn's ``websockets`` protocols, a send that would not have to wait
-    writes its frame straight to the transport instead of going through the
-    ASGI ``send`` (``panther.direct_write`` says when that is safe). False
-    sends everything through ASGI.
+    Where the server adapter offers it (``panther run``, ``panther.workers.UvicornWorker``),
+    a send that need not wait writes its ready frame straight to the transport
+    (``panther.frames``, docs/deployment.md). False sends everything through ASGI.
 """
 
 from __future__ import annotations

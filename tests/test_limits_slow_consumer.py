@@ -43,7 +43,7 @@ async def _push_and_read_fast(server, n: int, compression: str | None = 'deflate
         return order
 
 
-# The raw slow client negotiates no extension, so its frames are direct writes (panther.direct_write)
+# The raw slow client negotiates no extension, so its frames are direct writes (panther.frames)
 # until its buffers fill; the fast client gets ASGI sends (deflate) or direct writes too.
 @pytest.mark.parametrize('compression', ['deflate', None])
 def test_a_client_that_never_reads_is_closed_with_1013_while_another_receives_everything(compression):

@@ -55,10 +55,16 @@ LOAD_REQUIREMENTS = ['picows', 'uvloop', 'matplotlib']
 UVICORN_OPTIONS = [
     '--loop', 'uvloop',
     '--http', 'httptools',
-    '--ws', 'websockets',
     '--log-level', 'warning',
     '--no-access-log',
 ]  # fmt: skip
+# uvicorn's WebSocket protocol for every target (its default since 0.50), except that ours runs on
+# panther's subclass of it, as `panther run` and panther's gunicorn worker select.
+UVICORN_WS = 'websockets-sansio'
+PANTHER_WS = 'panther.servers.uvicorn:PantherWebSocketProtocol'
+# --server granian / hypercorn: the same app under another ASGI server (one worker, pinned the same way).
+OTHER_SERVERS = ('granian', 'hypercorn')
+SERVER_NAME = 'uvicorn'
 # plus `--workers N`: 1, except the scenarios that relay between workers (2)
 
 # `panther run` without an installed console script: the same click entry point
@@ -364,6 +370,7 @@ class Server:
         self.extra_env = env or {}
         self.extra_pids = extra_pids
         self.port = free_port()
+        self.server_name = SERVER_NAME
         self.workdir = Path(tempfile.mkdtemp(prefix=f'panther-bench-{target.name}-'))
         self.log_path = self.workdir / 'server.log'
         self.proc: subprocess.Popen | None = None
@@ -374,16 +381,30 @@ class Server:
 
     def command(self) -> list[str]:
         app = 'quiet:app' if self.target.quiet else f'{self.app_module}:app'
+        if self.server_name in OTHER_SERVERS:
+            return self._other_server_command(app)
+        ws = PANTHER_WS if self.target.name.startswith('ours') else UVICORN_WS
         options = [
             '--app-dir', str(APPS_DIR),
             '--host', HOST, '--port', str(self.port),
             *UVICORN_OPTIONS,
+            '--ws', ws,
             '--workers', str(self.workers),
         ]  # fmt: skip
         if self.launcher == 'panther':
             runner = ['-c', PANTHER_CLI, 'run', app, *options]
         else:
             runner = ['-m', 'uvicorn', *options, app]
+        return ['taskset', '-c', SERVER_CPU, self.target.python(), *runner]
+
+    def _other_server_command(self, app: str) -> list[str]:
+        if self.server_name == 'granian':
+            runner = ['-m', 'granian', '--interface', 'asgi', '--loop', 'uvloop', '--log-level', 'warning',
+                      '--workers', str(self.workers), '--host', HOST, '--port', str(self.port),
+                      '--working-dir', str(APPS_DIR), app]
+        else:
+            runner = ['-m', 'hypercorn', '--log-level', 'warning', '--workers', str(self.workers),
+                      '--bind', f'{HOST}:{self.port}', '--root-path', '', app]
         return ['taskset', '-c', SERVER_CPU, self.target.python(), *runner]
 
     def __enter__(self) -> Server:
@@ -652,7 +673,9 @@ def machine_info(targets: list[Target]) -> dict:
         'runner_python': platform.python_version(),
         'server_cpu': SERVER_CPU,
         'load_cpu': LOAD_CPU,
-        'uvicorn_options': [*UVICORN_OPTIONS, '--workers', '1 (2 for relay-redis/-shared)'],
+        'uvicorn_options': [*UVICORN_OPTIONS, '--ws', f'{UVICORN_WS} (ours: {PANTHER_WS})',
+                            '--workers', '1 (2 for relay-redis/-shared)'],
+        'server': SERVER_NAME,
         'redis_server': _redis_version(),
         'fd_limit': resource.getrlimit(resource.RLIMIT_NOFILE)[0],
         'interpreters': interpreters,
@@ -1494,6 +1517,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument('--out-dir', type=Path, default=RESULTS_DIR)
     parser.add_argument('--keep-logs', action='store_true', help='keep server scratch dirs')
+    parser.add_argument('--server', default='uvicorn', choices=['uvicorn', *OTHER_SERVERS],
+                        help='ASGI server for every target (default uvicorn; granian/hypercorn: bare and ours)')
     parser.add_argument(
         '--retry-disturbed',
         type=int,
@@ -1629,8 +1654,14 @@ def _defaults_for(scenario: str, base: argparse.Namespace) -> argparse.Namespace
 
 
 def main(argv: list[str] | None = None) -> None:
+    global SERVER_NAME
     opts = build_parser().parse_args(argv)
     raise_fd_limit()
+    server = getattr(opts, 'server', 'uvicorn')
+    if server != 'uvicorn':
+        # Another server's results go to a folder of their own: results/<server>/<scenario>.json.
+        SERVER_NAME = server
+        opts.out_dir = opts.out_dir / server
     if opts.command == 'setup':
         ensure_environments()
         print('environments ready')

@@ -19,8 +19,9 @@ class Registry:
 
     def __init__(self) -> None:
         self.connections: dict[str, Outbox] = {}
-        #: group name -> ids of its local members
-        self.groups: dict[str, set[str]] = {}
+        #: group name -> ids of its local members, in the order they joined (a dict used as an
+        #: ordered set: a group send then writes to sockets in a stable order, not hash order)
+        self.groups: dict[str, dict[str, None]] = {}
         #: connection id -> the groups it is in (only ids in at least one group)
         self.memberships: dict[str, set[str]] = {}
 
@@ -50,9 +51,9 @@ class Registry:
         names.add(name)
         members = self.groups.get(name)
         if members is None:
-            self.groups[name] = {connection_id}
+            self.groups[name] = {connection_id: None}
         else:
-            members.add(connection_id)
+            members[connection_id] = None
         return True
 
     def discard(self, name: str, connection_id: str) -> bool:
@@ -75,7 +76,7 @@ class Registry:
     def _drop_member(self, name: str, connection_id: str) -> None:
         members = self.groups.get(name)
         if members is not None:
-            members.discard(connection_id)
+            members.pop(connection_id, None)
             if not members:
                 del self.groups[name]
 

@@ -76,7 +76,7 @@ async def test_repeated_workers_option_gives_uvicorns_count_and_one_shared_bus()
             assert await target.ask(op='send', to=sender.id, data='back') == {'sent': 1}
             assert await sender.recv() == 'back'
             async with http(running) as api:
-                assert (await api.get('/api/whoami/')).json()['bus'] == 'shared'
+                assert (await api.get('/api/whoami/')).json()['bus'] == 'shared-local'
         finally:
             for clients in by_worker.values():
                 await clients[0].close()

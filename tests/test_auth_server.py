@@ -100,7 +100,7 @@ async def test_every_rejection_refuses_the_handshake_with_one_log_line(server, k
         expected = f'{CLASS_NAMES[kind]} Error: "{reason}"'
 
         before = len(_error_lines(server))
-        assert await _ws(server, kind, token) == 403, case
+        assert await _ws(server, kind, token) == 401, case
         assert _error_lines(server)[before:] == [expected], case
 
         before = len(_error_lines(server))
@@ -115,7 +115,7 @@ async def test_every_rejection_refuses_the_handshake_with_one_log_line(server, k
 
 async def test_logout_revokes_a_token_everywhere_until_it_expires(server, redis_server):
     token = sign(claims(server.user_id, jti='logout-test-1', life=600))
-    assert await _ws(server, 'query', token) != 403
+    assert await _ws(server, 'query', token) != 401
 
     answer = await _post(f'{server.http}/api/logout/', headers={'Authorization': f'Bearer {token}'})
     assert answer.json() == {'logged_out': True}
@@ -125,7 +125,7 @@ async def test_logout_revokes_a_token_everywhere_until_it_expires(server, redis_
 
     for kind in KINDS:
         before = len(_error_lines(server))
-        assert await _ws(server, kind, token) == 403
+        assert await _ws(server, kind, token) == 401
         assert (await _http(server, kind, token)).status_code == 401
         assert _error_lines(server)[before:] == [f'{CLASS_NAMES[kind]} Error: "Token has been revoked"'] * 2
     other = sign(claims(server.user_id, jti='logout-test-2'))

@@ -29,7 +29,7 @@ def test_connections_beyond_the_cap_are_refused_and_a_closed_one_frees_its_slot(
             second = await websockets.connect(echo)
             assert await _echoes(first) and await _echoes(second)
             for _ in range(3):
-                assert await _refused(echo) == 403
+                assert await _refused(echo) == 503
             # The refused handshakes disturbed nobody.
             assert await _echoes(first, 'still') and await _echoes(second, 'here')
 
@@ -43,7 +43,7 @@ def test_connections_beyond_the_cap_are_refused_and_a_closed_one_frees_its_slot(
             else:
                 raise AssertionError('the closed connection never freed its slot')
             assert await _echoes(third)
-            assert await _refused(echo) == 403
+            assert await _refused(echo) == 503
             await second.close()
             await third.close()
 

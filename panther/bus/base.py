@@ -13,11 +13,11 @@ group message reaches only the connections that were members when it was sent.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Collection, Mapping
 
 Deliver = Callable[[bytes], None]
 #: This worker's live local memberships (group name -> connection ids), owned by the registry.
-LocalGroups = Mapping[str, Set[str]]
+LocalGroups = Mapping[str, Collection[str]]
 
 
 class BusError(RuntimeError):

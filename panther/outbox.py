@@ -170,6 +170,16 @@ class Outbox:
 
     # -- sends -----------------------------------------------------------------------
 
+    def write_now(self, payload: str | bytes) -> bool:
+        """Write ``payload`` through the frame sink if it can leave at once; False if :meth:`send` must take it.
+
+        Synchronous, so the common case of a send costs no coroutine at all.
+        """
+        sink = self._sink
+        if sink is None or self.state is not OPEN or self._busy or self._writer is not None or self._queue:
+            return False
+        return sink.write_frame(wire_frame(payload))
+
     async def send(self, payload: str | bytes) -> None:
         """The handler's own send: written now, or awaited, or queued behind earlier frames."""
         if self.state is not OPEN:

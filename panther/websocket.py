@@ -130,7 +130,10 @@ class GenericWebsocket(BaseRequest):
         ``WebsocketStateError``.
         """
         kind = type(data)
-        await self._outbox.send(data if kind is str or kind is bytes else encode_payload(data))
+        payload = data if kind is str or kind is bytes else encode_payload(data)
+        outbox = self._outbox
+        if not outbox.write_now(payload):
+            await outbox.send(payload)
 
     async def close(self, code: int = status.WS_1000_NORMAL_CLOSURE, reason: str = '') -> None:
         """Close the connection after what was sent before, or reject the handshake if not accepted yet.

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from panther import Panther
 from panther.test import WebsocketClient
 from panther.websocket import GenericWebsocket, group_members, send_message_to_group
+from tests.ws_helpers import make_app
 
 
 class Member(GenericWebsocket):
@@ -94,3 +95,29 @@ async def test_typed_receive_valid_and_invalid():
         assert (await ws.receive_json())['detail'][0]['type'] == 'json_invalid'
         await ws.send('{"x": 1, "y": 1}')  # the connection stayed open
         assert await ws.receive_json() == {'sum': 2}
+
+
+async def test_inside_disconnect_the_leaving_connection_is_no_longer_a_member():
+    """A presence list broadcast from disconnect() must not name the one leaving (issue: users expect it gone)."""
+    seen: list[tuple[list[str], frozenset[str]]] = []
+    done = asyncio.Event()
+
+    class Presence(GenericWebsocket):
+        async def connect(self, **kwargs):
+            await self.accept()
+            await self.join_group('room')
+
+        async def disconnect(self, code):
+            seen.append((await group_members('room'), self.groups))
+            done.set()
+
+    app = make_app({'ws': Presence})
+    client = WebsocketClient(app)
+    async with client.session('/ws'), client.session('/ws') as leaves:
+        members = await group_members('room')
+        assert len(members) == 2
+        await leaves.close(1000)
+        await asyncio.wait_for(done.wait(), 2)
+        (listed, groups), = seen
+        assert len(listed) == 1 and listed[0] in members  # only the one that stays
+        assert groups == {'room'}  # self.groups still names what it was in

@@ -44,6 +44,8 @@ class PantherWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         # Older uvicorn releases have no `disconnected` flag of their own.
         self.panther_lost = False
+        # Mirrors `writable` as a plain attribute: the frame sink reads it on every frame.
+        self.panther_paused = False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.panther_lost = True
@@ -55,9 +57,11 @@ class PantherWebSocketProtocol(WebSocketsSansIOProtocol):
     # Flow control, which uvicorn releases before 0.53 lack in this protocol: a full transport
     # buffer pauses uvicorn's send (and the frame sink), a drained one resumes it.
     def pause_writing(self) -> None:
+        self.panther_paused = True
         self.writable.clear()
 
     def resume_writing(self) -> None:
+        self.panther_paused = False
         self.writable.set()
 
     def handle_connect(self, event: Any) -> None:
@@ -82,7 +86,7 @@ class PantherWebSocketProtocol(WebSocketsSansIOProtocol):
         connection = self.conn
         # Ordered by what fails most often: a paused transport under load.
         if (
-            not self.writable.is_set()
+            self.panther_paused
             or self.close_sent
             or self.panther_lost
             or not self.handshake_complete

@@ -371,6 +371,9 @@ class Server:
         self.extra_pids = extra_pids
         self.port = free_port()
         self.server_name = SERVER_NAME
+        if SERVER_NAME == 'hypercorn':  # it has no --app-dir: the apps come from PYTHONPATH
+            paths = [str(APPS_DIR), *filter(None, [target.pythonpath])]
+            self.extra_env = {**self.extra_env, 'PYTHONPATH': os.pathsep.join(paths)}
         self.workdir = Path(tempfile.mkdtemp(prefix=f'panther-bench-{target.name}-'))
         self.log_path = self.workdir / 'server.log'
         self.proc: subprocess.Popen | None = None
@@ -404,7 +407,7 @@ class Server:
                       '--working-dir', str(APPS_DIR), app]
         else:
             runner = ['-m', 'hypercorn', '--log-level', 'warning', '--workers', str(self.workers),
-                      '--bind', f'{HOST}:{self.port}', '--root-path', '', app]
+                      '--bind', f'{HOST}:{self.port}', app]
         return ['taskset', '-c', SERVER_CPU, self.target.python(), *runner]
 
     def __enter__(self) -> Server:

@@ -22,14 +22,12 @@ from typing import Any
 
 import uvicorn
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.protocol import State
 
 from panther.frames import FRAMES_EXTENSION, frame_payload
 
 #: Import string of the protocol class, for uvicorn's ``ws`` setting.
 PROTOCOL = 'panther.servers.uvicorn:PantherWebSocketProtocol'
 
-_OPEN = State.OPEN
 # Before 0.53 uvicorn builds a refusal with the library's reject(), which already sets
 # Content-Length and Content-Type, then appends the app's headers: two Content-Length
 # headers make clients drop the response. There, the app's two are left out.
@@ -46,6 +44,8 @@ class PantherWebSocketProtocol(WebSocketsSansIOProtocol):
         self.panther_lost = False
         # Mirrors `writable` as a plain attribute: the frame sink reads it on every frame.
         self.panther_paused = False
+        # Whether the accepted connection negotiated an extension (permessage-deflate); fixed at accept.
+        self.panther_compressed = False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.panther_lost = True
@@ -70,11 +70,14 @@ class PantherWebSocketProtocol(WebSocketsSansIOProtocol):
             self.scope['extensions'][FRAMES_EXTENSION] = self
 
     async def send(self, message: Any) -> None:
-        if _REJECT_SETS_LENGTH and message['type'] == 'websocket.http.response.start':
+        kind = message['type']
+        if _REJECT_SETS_LENGTH and kind == 'websocket.http.response.start':
             headers = [(k, v) for k, v in message.get('headers', ()) if k.lower() not in _LENGTH_AND_TYPE]
             message = {**message, 'headers': headers}
         await super().send(message)
-        if message['type'] == 'websocket.http.response.body' and not message.get('more_body', False):
+        if kind == 'websocket.accept':
+            self.panther_compressed = bool(self.conn.extensions)
+        elif kind == 'websocket.http.response.body' and not message.get('more_body', False):
             # A refusal answered with an HTTP response is a complete handshake: without
             # this, uvicorn logs "ASGI callable returned without completing handshake."
             self.handshake_complete = True
@@ -82,20 +85,21 @@ class PantherWebSocketProtocol(WebSocketsSansIOProtocol):
     # -- panther.frames.FrameSink ------------------------------------------------
 
     def write_frame(self, frame: bytes) -> bool:
+        # Ordered by what fails most often: a paused transport under load. The library's own
+        # state needs no look: a close from the peer closes the transport (is_closing), one from
+        # us sets close_sent, a protocol error or a keepalive timeout does both.
         transport = self.transport
-        connection = self.conn
-        # Ordered by what fails most often: a paused transport under load.
         if (
             self.panther_paused
             or self.close_sent
             or self.panther_lost
             or not self.handshake_complete
             or self.initial_response is not None
-            or connection.state is not _OPEN
             or transport.is_closing()
         ):
             return False
-        if connection.extensions:
+        if self.panther_compressed:
+            connection = self.conn
             # permessage-deflate keeps one compression context per connection: the
             # library encodes the payload with it, as uvicorn's own send would.
             is_text, payload = frame_payload(frame)

@@ -84,6 +84,9 @@ async def spread(server: Server, per_worker: int = 2, workers: int = WORKERS,
             (owned if len(owned) < per_worker else extra).append(client)
         if len(by_worker) >= workers and all(len(c) >= per_worker for c in by_worker.values()):
             break
+        if len(by_worker) < workers:
+            # A worker may still be starting (or being restarted after a kill): give it a moment.
+            await asyncio.sleep(0.05)
     await asyncio.gather(*(c.close() for c in extra))
     assert len(by_worker) == workers, f'connections reached only {len(by_worker)} workers'
     assert all(len(c) >= per_worker for c in by_worker.values()), {w: len(c) for w, c in by_worker.items()}

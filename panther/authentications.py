@@ -83,7 +83,9 @@ class BaseAuthentication:
     def fail(cls, reason: str) -> AuthenticationAPIError:
         """Log ``<ClassName> Error: "<reason>"`` once at ERROR; return the error to raise."""
         logger.error('%s Error: "%s"', cls.__name__, printable(reason))
-        return AuthenticationAPIError()
+        error = AuthenticationAPIError()
+        error.logged = True  # type: ignore[attr-defined]  # the handshake must not log it a second time
+        return error
 
 
 def jwt_settings() -> JWTConfig:

@@ -247,8 +247,8 @@ class WebsocketEndpoint:
         try:
             connection.user = await auth(connection)
         except AuthenticationAPIError as exc:
-            # The authentication logged its own one-line reason.
-            logger.debug('WebSocket %s rejected by authentication', printable(connection.path))
+            if not getattr(exc, 'logged', False):  # BaseAuthentication.fail() logged it already
+                logger.error('%s Error: "%s"', guard_name(auth), printable(_detail(exc, 'Authentication Error')))
             return 401, _detail(exc, 'Authentication Error')
         except APIError as exc:
             # Not the client's fault (e.g. 503: a service the check needs is down): say so, with its status.

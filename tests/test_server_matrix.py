@@ -43,7 +43,7 @@ class Kind:
         # daphne buffers whatever the app sends without limit (its send never waits), so a client
         # that never reads is invisible to WS_SEND_QUEUE_SIZE there.
         self.flow_control = flow_control
-        # uvicorn's own protocols log "ASGI callable returned without completing handshake." after an
+        # uvicorn's sans-I/O protocol logs "ASGI callable returned without completing handshake." after an
         # HTTP refusal (panther's protocol does not): the server's line, not a fault of the app.
         self.spurious_refusal_error = spurious_refusal_error
 
@@ -72,8 +72,8 @@ KINDS = [
     Kind('panther-run-no-deflate', 'panther', compression=None),
     Kind('panther-run-lowest-uvicorn', 'panther', min_uvicorn=True),
     Kind('uvicorn-websockets-sansio', 'uvicorn', ('--ws', 'websockets-sansio'), spurious_refusal_error=True),
-    Kind('uvicorn-websockets', 'uvicorn', ('--ws', 'websockets'), spurious_refusal_error=True),
-    Kind('uvicorn-wsproto', 'uvicorn', ('--ws', 'wsproto'), spurious_refusal_error=True),
+    Kind('uvicorn-websockets', 'uvicorn', ('--ws', 'websockets')),
+    Kind('uvicorn-wsproto', 'uvicorn', ('--ws', 'wsproto')),
     # hypercorn cancels the app's tasks at once: panther still sends 1001 as they end.
     Kind('hypercorn', 'hypercorn', shutdown=({1001}, {1001})),
     # daphne drops every connection without a close frame and never tells the app (it runs no lifespan

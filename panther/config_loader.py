@@ -165,6 +165,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     'WS_MAX_CONNECTIONS': lambda v: _number('WS_MAX_CONNECTIONS', v, allow_none=True, integer=True),
     'WS_SHUTDOWN_TIMEOUT': lambda v: _number('WS_SHUTDOWN_TIMEOUT', v, allow_none=False),
     'WS_CLOSE_TIMEOUT': lambda v: _number('WS_CLOSE_TIMEOUT', v, allow_none=False),
+    'WS_HANDSHAKE_TIMEOUT': lambda v: _number('WS_HANDSHAKE_TIMEOUT', v, allow_none=True),
     'WS_DIRECT_WRITE': lambda v: v if isinstance(v, bool) else _fail(
         'WS_DIRECT_WRITE', f'expected True or False, got {v!r}'),
     'BUS_BUFFER_SIZE': lambda v: _number('BUS_BUFFER_SIZE', v, allow_none=False, integer=True),

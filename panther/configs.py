@@ -57,6 +57,8 @@ class Config:
     WS_SHUTDOWN_TIMEOUT: float = 5.0
     # How long a close frame may wait behind data the peer does not read before the TCP connection is aborted.
     WS_CLOSE_TIMEOUT: float = 5.0
+    # Seconds a client may take to send its request head (handshake included); None: no limit.
+    WS_HANDSHAKE_TIMEOUT: float | None = 10.0
     # Write ready frames through the server adapter's frame sink when it offers one (panther.frames).
     WS_DIRECT_WRITE: bool = True
 

@@ -30,6 +30,12 @@ Defaults (``panther.configs.Config``) and what each limit does:
 ``WS_CLOSE_TIMEOUT`` (5 s)
     How long a close frame may wait behind data the peer does not read;
     after that the TCP connection is aborted so its buffers are freed.
+``WS_HANDSHAKE_TIMEOUT`` (10 s)
+    A client that has not sent its whole request head (a WebSocket handshake
+    included) this many seconds after connecting, or after starting a request,
+    is disconnected; a head over 8 KiB or 128 header lines is answered 431.
+    Applied by panther's uvicorn HTTP protocol (``panther run``, the gunicorn
+    worker); other servers keep their own limits.
 ``WS_DIRECT_WRITE`` (True)
     Where the server adapter offers it (``panther run``, ``panther.workers.UvicornWorker``),
     a send that need not wait writes its ready frame straight to the transport
@@ -56,6 +62,7 @@ class Limits:
     max_connections: int | None
     shutdown_timeout: float
     close_timeout: float
+    handshake_timeout: float | None = 10.0
     direct_write: bool = True
 
     @classmethod
@@ -78,6 +85,7 @@ class Limits:
             max_connections=config.WS_MAX_CONNECTIONS,
             shutdown_timeout=config.WS_SHUTDOWN_TIMEOUT,
             close_timeout=config.WS_CLOSE_TIMEOUT,
+            handshake_timeout=config.WS_HANDSHAKE_TIMEOUT,
             direct_write=config.WS_DIRECT_WRITE,
         )
 

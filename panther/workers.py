@@ -20,13 +20,14 @@ write ready frames as under ``panther run``.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 from typing import Any
 
 from panther.log_masking import install as mask_tokens_in_server_logs
 from panther.servers import ADAPTER_ENV
-from panther.servers.uvicorn import PROTOCOL
+from panther.servers.uvicorn import HANDSHAKE_TIMEOUT_ENV, HTTP_PROTOCOL, PROTOCOL
 
 try:
     from uvicorn_worker import UvicornWorker as _UvicornWorkerBase
@@ -64,7 +65,11 @@ class UvicornWorker(_UvicornWorkerBase):
     """
 
     # panther's own WebSocket protocol: uvicorn's sans-I/O one plus direct frames (panther.servers.uvicorn).
-    CONFIG_KWARGS: dict[str, Any] = {'loop': 'auto', 'http': 'auto', 'ws': PROTOCOL}
+    CONFIG_KWARGS: dict[str, Any] = {
+        'loop': 'auto',
+        'http': HTTP_PROTOCOL if importlib.util.find_spec('httptools') is not None else 'auto',
+        'ws': PROTOCOL,
+    }
 
     def load_wsgi(self) -> None:
         # gunicorn calls this in the worker, after fork, with the app the master preloaded
@@ -74,5 +79,8 @@ class UvicornWorker(_UvicornWorkerBase):
             if key not in self.CONFIG_KWARGS:
                 setattr(self.config, key, value)
         mask_tokens_in_server_logs()
+        limits = getattr(self.wsgi, 'limits', None)
+        if limits is not None:
+            os.environ[HANDSHAKE_TIMEOUT_ENV] = str(limits.handshake_timeout or 0)
         ws = self.CONFIG_KWARGS.get('ws')
         os.environ[ADAPTER_ENV] = 'uvicorn' if ws == PROTOCOL else f'off: the worker class chose ws={ws!r}'

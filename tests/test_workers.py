@@ -86,5 +86,5 @@ def test_limit_settings_follow_panther_run():
 
 
 def test_config_kwargs_is_the_one_place_to_choose_uvicorns_classes():
-    assert UvicornWorker.CONFIG_KWARGS == {'loop': 'auto', 'http': 'auto',
+    assert UvicornWorker.CONFIG_KWARGS == {'loop': 'auto', 'http': 'panther.servers.uvicorn:PantherHttpToolsProtocol',
                                            'ws': 'panther.servers.uvicorn:PantherWebSocketProtocol'}

@@ -18,6 +18,8 @@ refuses and the ASGI send is used), never a connection.
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any
 
 import uvicorn
@@ -27,6 +29,15 @@ from panther.frames import FRAMES_EXTENSION, frame_payload
 
 #: Import string of the protocol class, for uvicorn's ``ws`` setting.
 PROTOCOL = 'panther.servers.uvicorn:PantherWebSocketProtocol'
+#: Import string of the HTTP protocol class (handshake timeout, head size bound), for uvicorn's ``http``.
+HTTP_PROTOCOL = 'panther.servers.uvicorn:PantherHttpToolsProtocol'
+#: Seconds for a request head (WS_HANDSHAKE_TIMEOUT), handed from ``panther run`` or the gunicorn worker.
+HANDSHAKE_TIMEOUT_ENV = 'PANTHER_HANDSHAKE_TIMEOUT'
+#: A request head larger than this, or with more header lines, is answered 431 and closed.
+MAX_HEAD_BYTES = 8 * 1024
+MAX_HEADERS = 128
+
+logger = logging.getLogger('panther')
 
 # Before 0.53 uvicorn builds a refusal with the library's reject(), which already sets
 # Content-Length and Content-Type, then appends the app's headers: two Content-Length
@@ -115,3 +126,121 @@ class PantherWebSocketProtocol(WebSocketsSansIOProtocol):
     def abort_connection(self) -> None:
         if self.transport is not None:
             self.transport.abort()
+
+    def handle_ping(self) -> None:
+        # A client that sends pings and never reads would grow the transport's buffer with
+        # pongs without bound: while the buffer is over its high-water mark, pongs are dropped.
+        output = self.conn.data_to_send()
+        if not self.panther_paused:
+            self.transport.write(b''.join(output))
+
+
+def _handshake_timeout() -> float | None:
+    value = os.environ.get(HANDSHAKE_TIMEOUT_ENV, '10')
+    try:
+        seconds = float(value)
+    except ValueError:
+        return 10.0
+    return seconds if seconds > 0 else None
+
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _HttpToolsProtocol
+except ImportError:  # httptools is not installed: uvicorn serves HTTP with h11, untouched
+    _HttpToolsProtocol = None  # type: ignore[assignment,misc]
+
+
+if _HttpToolsProtocol is not None:
+
+    class PantherHttpToolsProtocol(_HttpToolsProtocol):  # type: ignore[valid-type,misc]
+        """uvicorn's httptools protocol with a deadline and a size bound for every request head.
+
+        A connection that is opened and then sends its request line and headers slowly, or
+        never finishes them, is closed when ``WS_HANDSHAKE_TIMEOUT`` runs out (counted from
+        the connection, then from the start of each further request on it); a head over
+        ``MAX_HEAD_BYTES`` or ``MAX_HEADERS`` lines gets 431 and is closed. Otherwise it is
+        uvicorn's protocol unchanged; the WebSocket upgrade goes to ``ws`` as usual.
+        """
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.panther_timeout = _handshake_timeout()
+            self.panther_deadline: Any = None
+            self.panther_in_head = False
+            self.panther_head_bytes = 0
+            self.panther_headers = 0
+            self.panther_refused = False
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._panther_head_starts()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._panther_head_ends()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            if self.panther_in_head:
+                self.panther_head_bytes += len(data)
+            super().data_received(data)
+            if self.panther_in_head and (self.panther_head_bytes > MAX_HEAD_BYTES
+                                         or self.panther_headers > MAX_HEADERS):
+                self._panther_too_large()
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            if not self.panther_in_head:
+                self._panther_head_starts()
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            super().on_header(name, value)
+            self.panther_headers += 1
+
+        def on_headers_complete(self) -> None:
+            too_large = self.panther_headers > MAX_HEADERS or sum(
+                len(name) + len(value) for name, value in self.headers) + len(self.url) > MAX_HEAD_BYTES
+            self._panther_head_ends()
+            if too_large:
+                self._panther_too_large()
+                # Stops the parser: uvicorn turns it into its 400 answer, which send_400_response skips.
+                raise RuntimeError('request head too large')
+            super().on_headers_complete()
+
+        def send_400_response(self, msg: str) -> None:
+            if not self.panther_refused:
+                super().send_400_response(msg)
+
+        def _panther_head_starts(self) -> None:
+            self.panther_in_head = True
+            self.panther_head_bytes = 0
+            self.panther_headers = 0
+            if self.panther_timeout is not None and self.panther_deadline is None:
+                self.panther_deadline = self.loop.call_later(self.panther_timeout, self._panther_expired)
+
+        def _panther_head_ends(self) -> None:
+            self.panther_in_head = False
+            if self.panther_deadline is not None:
+                self.panther_deadline.cancel()
+                self.panther_deadline = None
+
+        def _panther_expired(self) -> None:
+            self.panther_deadline = None
+            if self.panther_in_head and not self.transport.is_closing():
+                logger.info('%s did not send its request head within %s s (WS_HANDSHAKE_TIMEOUT): closed',
+                            self._panther_peer(), self.panther_timeout)
+                self.transport.close()
+
+        def _panther_peer(self) -> str:
+            return f'{self.client[0]}:{self.client[1]}' if self.client else 'a client'
+
+        def _panther_too_large(self) -> None:
+            self._panther_head_ends()
+            if self.panther_refused or self.transport.is_closing():
+                return
+            self.panther_refused = True
+            logger.info('%s sent a request head over %d bytes or %d header lines: answered 431',
+                        self._panther_peer(), MAX_HEAD_BYTES, MAX_HEADERS)
+            body = b'{"detail":"Request Header Fields Too Large"}'
+            self.transport.write(b'HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n'
+                                 b'content-length: %d\r\nconnection: close\r\n\r\n%s' % (len(body), body))
+            self.transport.close()

@@ -1,5 +1,7 @@
 """Every way a handshake is refused (tests/test_handshake_refusals.py)."""
 
+import os
+
 from panther import Panther
 from panther.exceptions import AuthenticationAPIError
 from panther.websocket import GenericWebsocket
@@ -43,6 +45,7 @@ class Shy(GenericWebsocket):
         pass  # never accepts
 
 
+WS_HANDSHAKE_TIMEOUT = float(os.environ.get('TEST_HANDSHAKE_TIMEOUT', '10'))
 URLS = {'ws/open/<number>/': Open, 'ws/guarded/': Guarded, 'ws/authed/': Authed, 'ws/shy/': Shy}
 WS_PING_INTERVAL = None
 

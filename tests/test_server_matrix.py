@@ -80,8 +80,9 @@ KINDS = [
     # either): nothing panther can hear, so no disconnect() runs. docs/deployment.md says so.
     Kind('daphne', 'daphne', http_refusals=False, shutdown=({None}, None), empty_messages=False,
          framework_codes=False, flow_control=False),
-    # granian drops connections without a close frame, then reports the disconnect (1005) to the app.
-    Kind('granian', 'granian', shutdown=({None}, {1005})),
+    # granian drops connections without a close frame; the app hears 1005, or 1001 when its lifespan
+    # shutdown (panther's own going-away close) runs first.
+    Kind('granian', 'granian', shutdown=({None}, {1001, 1005})),
 ]
 
 

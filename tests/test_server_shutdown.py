@@ -39,4 +39,4 @@ async def test_sigterm_closes_every_connection_going_away_and_runs_disconnect(ki
             return
         noted = dict(line.split() for line in lines)
         assert sorted(noted) == sorted(ids) and len(lines) == len(ids)  # every disconnect() ran, once
-        assert {int(code) for code in noted.values()} == kind.hook_codes, noted
+        assert {int(code) for code in noted.values()} <= kind.hook_codes, noted

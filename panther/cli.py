@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import importlib.util
 import math
 import os
 import signal
@@ -24,8 +23,7 @@ from panther import argv
 from panther.bus.shared_dir import share_between_workers
 from panther.exceptions import ConfigError
 from panther.log_masking import write_uvicorn_log_config
-from panther.servers import ADAPTER_ENV
-from panther.servers.uvicorn import HANDSHAKE_TIMEOUT_ENV, HTTP_PROTOCOL, PROTOCOL
+from panther.servers.uvicorn import HAS_HTTPTOOLS, HTTP_PROTOCOL, PROTOCOL, announce
 
 
 def load_app(target: str, app_dir: str = '') -> Any:
@@ -58,7 +56,7 @@ def uvicorn_args(target: str, app: Any, extra: list[str]) -> list[str]:
     if not argv.has_option(extra, '--ws'):
         # panther's own protocol: uvicorn's sans-I/O one plus the frame fast path (panther.servers.uvicorn).
         args += ['--ws', PROTOCOL]
-    if not argv.has_option(extra, '--http') and importlib.util.find_spec('httptools') is not None:
+    if not argv.has_option(extra, '--http') and HAS_HTTPTOOLS:
         # uvicorn's httptools protocol plus a deadline and a size bound for request heads.
         args += ['--http', HTTP_PROTOCOL]
     limits = getattr(app, 'limits', None)
@@ -127,12 +125,8 @@ def run(ctx: click.Context, target: str | None) -> None:
     # --workers N: give the workers a shared-local bus before uvicorn spawns them.
     share_between_workers(extra, getattr(app, 'config', None))
     args = uvicorn_args(target, app, extra)
-    # Read by the banner in every worker: which write path this server gives the app, and why.
     chosen = argv.option(extra, '--ws')
-    os.environ[ADAPTER_ENV] = 'uvicorn' if chosen is None else f'off: --ws {chosen} was given'
-    limits = getattr(app, 'limits', None)
-    if limits is not None:
-        os.environ[HANDSHAKE_TIMEOUT_ENV] = str(limits.handshake_timeout or 0)
+    announce(app, None if chosen is None else f'--ws {chosen} was given')
     if not argv.has_option(args, '--log-config'):
         # Tokens in query strings must not reach the access log; a user's own log config is theirs to mask.
         colors = True if '--use-colors' in args else False if '--no-use-colors' in args else None

@@ -20,14 +20,11 @@ write ready frames as under ``panther run``.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import os
 from typing import Any
 
 from panther.log_masking import install as mask_tokens_in_server_logs
-from panther.servers import ADAPTER_ENV
-from panther.servers.uvicorn import HANDSHAKE_TIMEOUT_ENV, HTTP_PROTOCOL, PROTOCOL
+from panther.servers.uvicorn import HAS_HTTPTOOLS, HTTP_PROTOCOL, PROTOCOL, announce
 
 try:
     from uvicorn_worker import UvicornWorker as _UvicornWorkerBase
@@ -67,7 +64,7 @@ class UvicornWorker(_UvicornWorkerBase):
     # panther's own WebSocket protocol: uvicorn's sans-I/O one plus direct frames (panther.servers.uvicorn).
     CONFIG_KWARGS: dict[str, Any] = {
         'loop': 'auto',
-        'http': HTTP_PROTOCOL if importlib.util.find_spec('httptools') is not None else 'auto',
+        'http': HTTP_PROTOCOL if HAS_HTTPTOOLS else 'auto',
         'ws': PROTOCOL,
     }
 
@@ -79,8 +76,5 @@ class UvicornWorker(_UvicornWorkerBase):
             if key not in self.CONFIG_KWARGS:
                 setattr(self.config, key, value)
         mask_tokens_in_server_logs()
-        limits = getattr(self.wsgi, 'limits', None)
-        if limits is not None:
-            os.environ[HANDSHAKE_TIMEOUT_ENV] = str(limits.handshake_timeout or 0)
         ws = self.CONFIG_KWARGS.get('ws')
-        os.environ[ADAPTER_ENV] = 'uvicorn' if ws == PROTOCOL else f'off: the worker class chose ws={ws!r}'
+        announce(self.wsgi, None if ws == PROTOCOL else f'the worker class chose ws={ws!r}')

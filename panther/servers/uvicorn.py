@@ -18,6 +18,7 @@ refuses and the ASGI send is used), never a connection.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from typing import Any
@@ -26,6 +27,7 @@ import uvicorn
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from panther.frames import FRAMES_EXTENSION, frame_payload
+from panther.servers import ADAPTER_ENV
 
 #: Import string of the protocol class, for uvicorn's ``ws`` setting.
 PROTOCOL = 'panther.servers.uvicorn:PantherWebSocketProtocol'
@@ -38,6 +40,21 @@ MAX_HEAD_BYTES = 8 * 1024
 MAX_HEADERS = 128
 
 logger = logging.getLogger('panther')
+
+#: The HTTP protocol subclasses uvicorn's httptools one; without httptools uvicorn keeps h11, untouched.
+HAS_HTTPTOOLS = importlib.util.find_spec('httptools') is not None
+
+
+def announce(app: Any, off_reason: str | None) -> None:
+    """Tell the worker processes (through the environment) what panther's protocols and banner read.
+
+    ``off_reason`` is None when panther's WebSocket protocol was selected, else why not
+    (shown in the banner); the app's ``WS_HANDSHAKE_TIMEOUT`` goes to the HTTP protocol.
+    """
+    os.environ[ADAPTER_ENV] = 'uvicorn' if off_reason is None else f'off: {off_reason}'
+    limits = getattr(app, 'limits', None)
+    if limits is not None:
+        os.environ[HANDSHAKE_TIMEOUT_ENV] = str(limits.handshake_timeout or 0)
 
 # Before 0.53 uvicorn builds a refusal with the library's reject(), which already sets
 # Content-Length and Content-Type, then appends the app's headers: two Content-Length

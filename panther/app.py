@@ -1,17 +1,19 @@
 """HTTP APIs: class-based (``GenericAPI``) or function-based (``@API``).
 
-Example::
+Example:
 
-    from panther.app import API, GenericAPI
+```python
+from panther.app import API, GenericAPI
 
-    class UserAPI(GenericAPI):
-        async def get(self, user_id: int):
-            return {'id': user_id}
+class UserAPI(GenericAPI):
+    async def get(self, user_id: int):
+        return {'id': user_id}
 
-    @API(methods=['POST'])
-    async def notify(request):
-        await send_message_to_websocket(request.data['connection_id'], request.data['text'])
-        return {'sent': True}
+@API(methods=['POST'])
+async def notify(request):
+    await send_message_to_websocket(request.data['connection_id'], request.data['text'])
+    return {'sent': True}
+```
 """
 
 from __future__ import annotations

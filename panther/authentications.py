@@ -3,16 +3,18 @@
 An authentication is called with the ``Request`` or the WebSocket connection and
 returns the user (or ``None`` when no credential was sent); it raises
 ``AuthenticationAPIError`` to refuse. The JWT classes differ only in where they
-read the token::
+read the token:
 
-    from panther.authentications import QueryParamJWTAuthentication
+```python
+from panther.authentications import QueryParamJWTAuthentication
 
-    AUTHENTICATION = 'panther.authentications.JWTAuthentication'               # Authorization: Bearer <t>
-    WS_AUTHENTICATION = 'panther.authentications.QueryParamJWTAuthentication'  # ?authorization=<t>
+AUTHENTICATION = 'panther.authentications.JWTAuthentication'               # Authorization: Bearer <t>
+WS_AUTHENTICATION = 'panther.authentications.QueryParamJWTAuthentication'  # ?authorization=<t>
 
-    tokens = await JWTAuthentication.login(user)     # {'access_token': ..., 'refresh_token': ...}
-    tokens = await JWTAuthentication.refresh(tokens['refresh_token'])
-    await JWTAuthentication.logout(tokens['access_token'])   # needs REDIS
+tokens = await JWTAuthentication.login(user)     # {'access_token': ..., 'refresh_token': ...}
+tokens = await JWTAuthentication.refresh(tokens['refresh_token'])
+await JWTAuthentication.logout(tokens['access_token'])   # needs REDIS
+```
 
 A refused credential logs one line, ``<ClassName> Error: "<reason>"``, on the
 ``panther`` logger; the token itself is never logged.

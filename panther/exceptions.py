@@ -1,10 +1,12 @@
 """Errors users raise from handlers, and errors panther raises at start-up.
 
-Raising an ``APIError`` from an API gives its status code and ``{"detail": ...}``::
+Raising an ``APIError`` from an API gives its status code and ``{"detail": ...}``:
 
-    from panther.exceptions import NotFoundAPIError
+```python
+from panther.exceptions import NotFoundAPIError
 
-    raise NotFoundAPIError('No such book')
+raise NotFoundAPIError('No such book')
+```
 """
 
 from typing import Any

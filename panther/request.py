@@ -1,9 +1,11 @@
 """The HTTP request handed to APIs.
 
-Example::
+Example:
 
-    async def post(self, request: Request):
-        return {'you_sent': request.data, 'from': request.client}
+```python
+async def post(self, request: Request):
+    return {'you_sent': request.data, 'from': request.client}
+```
 """
 
 from __future__ import annotations

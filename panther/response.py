@@ -1,10 +1,12 @@
 """HTTP responses: JSON by default, HTML and plain text when asked.
 
-Example::
+Example:
 
-    from panther.response import Response
+```python
+from panther.response import Response
 
-    return Response(data={'id': 1}, status_code=201, headers={'Location': '/books/1/'})
+return Response(data={'id': 1}, status_code=201, headers={'Location': '/books/1/'})
+```
 
 A subclass picks its own ``content_type`` and ``render()``; ``set_cookie`` adds a
 ``Set-Cookie`` header (one per cookie, which a plain headers dict cannot hold).

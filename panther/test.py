@@ -3,21 +3,23 @@
 For unit tests. Tests of real behaviour (server, network, several workers) run a
 real server in a subprocess instead.
 
-Example::
+Example:
 
-    from panther.test import APIClient, WebsocketClient
+```python
+from panther.test import APIClient, WebsocketClient
 
-    response = APIClient(app).get('/api/users/1/')      # in a sync test
-    assert response.status_code == 200 and response.data == {'id': 1}
-    response = await APIClient(app).get('/api/users/1/')  # in an async test
+response = APIClient(app).get('/api/users/1/')      # in a sync test
+assert response.status_code == 200 and response.data == {'id': 1}
+response = await APIClient(app).get('/api/users/1/')  # in an async test
 
-    messages = WebsocketClient(app).connect('/ws/echo/', messages=['hi'])
-    assert messages[0] == {'type': 'websocket.accept', 'subprotocol': None, 'headers': {}}
-    assert messages[1] == {'type': 'websocket.send', 'text': 'hi'}
+messages = WebsocketClient(app).connect('/ws/echo/', messages=['hi'])
+assert messages[0] == {'type': 'websocket.accept', 'subprotocol': None, 'headers': {}}
+assert messages[1] == {'type': 'websocket.send', 'text': 'hi'}
 
-    async with WebsocketClient(app).session('/ws/echo/') as ws:
-        await ws.send('hi')
-        assert await ws.receive_text() == 'hi'
+async with WebsocketClient(app).session('/ws/echo/') as ws:
+    await ws.send('hi')
+    assert await ws.receive_text() == 'hi'
+```
 """
 
 from __future__ import annotations

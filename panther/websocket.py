@@ -1,20 +1,22 @@
 """WebSocket endpoints, and reaching any live connection from anywhere.
 
-Write one class per endpoint and route it like an API::
+Write one class per endpoint and route it like an API:
 
-    from panther.websocket import GenericWebsocket, send_message_to_websocket
+```python
+from panther.websocket import GenericWebsocket, send_message_to_websocket
 
-    class BookWebsocket(GenericWebsocket):
-        async def connect(self, **kwargs):
-            await self.accept()
+class BookWebsocket(GenericWebsocket):
+    async def connect(self, **kwargs):
+        await self.accept()
 
-        async def receive(self, data: str | bytes):
-            await self.send(data)
+    async def receive(self, data: str | bytes):
+        await self.send(data)
 
-    urls = {'ws/book/': BookWebsocket}
+urls = {'ws/book/': BookWebsocket}
 
-    # From an API, a background job or another worker:
-    await send_message_to_websocket(connection_id, {'new': 'book'})
+# From an API, a background job or another worker:
+await send_message_to_websocket(connection_id, {'new': 'book'})
+```
 """
 
 from __future__ import annotations

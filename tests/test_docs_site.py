@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -76,3 +77,13 @@ def test_examples_are_included_from_their_files(site):
     # A line of examples/chat/main.py's docstring, which no page copies.
     assert 'Presence needs no shared store' in html
     assert '--8&lt;--' not in html and '--8<--' not in html  # every include was resolved
+
+
+def test_the_readme_links_into_every_guide():
+    readme = (ROOT / 'README.md').read_text()
+    linked = set(re.findall(r'\]\((docs/[\w/.-]+\.md)\)', readme))
+    assert linked, 'the README links into the docs'
+    for link in linked:
+        assert (ROOT / link).exists(), link
+    config = yaml.safe_load((ROOT / 'mkdocs.yml').read_text())
+    assert {f'docs/{page}' for page in nav_pages(config['nav'])} - {'docs/index.md'} <= linked

@@ -52,6 +52,18 @@ DISTURBED_PERCENT = 20
 REFERENCE_REQUIREMENTS = ['panther==5.5.0', 'uvicorn[standard]', 'python-jose', 'redis']
 LOAD_REQUIREMENTS = ['picows', 'uvloop', 'matplotlib']
 
+# What users would pick instead of panther (issue #19), each in a venv of its own with
+# pinned versions; uvicorn and its protocol libraries at the versions the global
+# interpreter (ours, bare) has, so every target runs the same server code.
+# Django 5.2 is the newest Django for Python 3.11.
+PEER_SERVER = ['uvicorn==0.54.0', 'uvloop==0.23.0', 'httptools==0.9.0', 'websockets==17.4']
+PEER_REQUIREMENTS = {
+    'fastapi': ['fastapi==0.163.2', 'starlette==1.10.0', 'broadcaster==0.3.1', 'redis==8.1.0'],
+    'channels': ['channels==4.3.2', 'channels-redis==4.3.0', 'django==5.2.19', 'redis==8.1.0'],
+    'socketio': ['python-socketio==5.18.1', 'python-engineio==4.15.1', 'redis==8.1.0'],
+    'litestar': ['litestar==2.25.0', 'redis==8.1.0'],
+}
+
 UVICORN_OPTIONS = [
     '--loop', 'uvloop',
     '--http', 'httptools',
@@ -70,7 +82,12 @@ SERVER_NAME = 'uvicorn'
 # `panther run` without an installed console script: the same click entry point
 PANTHER_CLI = 'import sys; from panther.cli import main; sys.argv[0] = "panther"; main()'
 
-REPORTED_PACKAGES = ['panther', 'uvicorn', 'websockets', 'uvloop', 'httptools', 'orjson']
+REPORTED_PACKAGES = [
+    'panther', 'uvicorn', 'websockets', 'uvloop', 'httptools', 'orjson',
+    # the peers' frameworks and what carries their messages between workers
+    'fastapi', 'starlette', 'broadcaster', 'anyio', 'channels', 'channels-redis', 'django', 'asgiref',
+    'python-socketio', 'python-engineio', 'litestar', 'msgspec', 'redis',
+]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- environments
@@ -111,9 +128,16 @@ def ensure_venv(venv: Path, requirements: list[str], *, quiet: bool = False) -> 
     return python
 
 
-def ensure_environments() -> None:
+def peer_venv(peer: str) -> Path:
+    return BENCH_DIR / f'.venv-{peer}'
+
+
+def ensure_environments(peers: list[str] | tuple[str, ...] = tuple(PEER_REQUIREMENTS)) -> None:
+    """The reference and load venvs, and those of ``peers`` (default: every peer)."""
     ensure_venv(REFERENCE_VENV, REFERENCE_REQUIREMENTS)
     ensure_venv(LOAD_VENV, LOAD_REQUIREMENTS)
+    for peer in peers:
+        ensure_venv(peer_venv(peer), [*PEER_REQUIREMENTS[peer], *PEER_SERVER])
 
 
 def global_python() -> str:
@@ -151,6 +175,8 @@ class Target:
     baseline: str = 'bare'
     pythonpath: str | None = None
     description: str = ''
+    protocol: str = 'ws'  # what the load generator speaks: 'ws' or 'socketio'
+    peer: str | None = None  # a PEER_REQUIREMENTS key: the target runs in that peer's venv
 
     def env(self, app_module: str) -> dict[str, str]:
         extra = {}
@@ -164,6 +190,22 @@ class Target:
 def _reference_python() -> str:
     return str(_venv_python(REFERENCE_VENV))
 
+
+def _peer_python(peer: str) -> Callable[[], str]:
+    return lambda: str(_venv_python(peer_venv(peer)))
+
+
+PEER_TARGETS = [
+    Target('fastapi', _peer_python('fastapi'), 'fastapi', peer='fastapi',
+           description='FastAPI (Starlette WebSockets) + broadcaster (Redis pub/sub across workers)'),
+    Target('channels', _peer_python('channels'), 'channels', peer='channels',
+           description='Django Channels consumers + channels_redis RedisChannelLayer'),
+    Target('socketio', _peer_python('socketio'), 'socketio', peer='socketio', protocol='socketio',
+           description='python-socketio ASGI app + AsyncRedisManager; the load speaks Socket.IO v5 / Engine.IO v4'),
+    Target('litestar', _peer_python('litestar'), 'litestar', peer='litestar',
+           description='Litestar + its channels plugin (RedisChannelsPubSubBackend)'),
+]  # fmt: skip
+PEERS = [t.name for t in PEER_TARGETS]
 
 TARGETS: dict[str, Target] = {
     t.name: t
@@ -203,6 +245,7 @@ TARGETS: dict[str, Target] = {
             baseline='bare-ref',
             description='panther 5.5.0 with the panther logger at WARNING',
         ),
+        *PEER_TARGETS,
     ]
 }
 
@@ -766,7 +809,9 @@ def _summary_handshakes(result: dict) -> dict:
 
 
 ECHO_APPS = {'bare': 'bare_echo', 'panther': 'panther_echo'}
-THROUGHPUT_APPS = {**ECHO_APPS, 'bare-direct': 'bare_direct'}
+# one app module per peer serves every route (echo, relay, listen, shout)
+PEER_APPS = {peer: f'peer_{peer}' for peer in ('fastapi', 'channels', 'socketio', 'litestar')}
+THROUGHPUT_APPS = {**ECHO_APPS, 'bare-direct': 'bare_direct', **PEER_APPS}
 
 SCENARIOS = {
     'echo': Scenario('echo', THROUGHPUT_APPS, 'msgs_per_s', True, 'msgs/s'),
@@ -795,11 +840,15 @@ SCENARIOS = {
         False,
         'ms',
     ),
-    'idle-memory': Scenario('idle-memory', ECHO_APPS, 'kib_per_connection', False, 'KiB/conn'),
-    'handshakes': Scenario('handshakes', ECHO_APPS, 'handshakes_per_s', True, 'handshakes/s'),
+    'idle-memory': Scenario(
+        'idle-memory', {**ECHO_APPS, **PEER_APPS}, 'kib_per_connection', False, 'KiB/conn'
+    ),
+    'handshakes': Scenario(
+        'handshakes', {**ECHO_APPS, **PEER_APPS}, 'handshakes_per_s', True, 'handshakes/s'
+    ),
     'relay-redis': Scenario(
         'relay-redis',
-        {'panther': 'panther_relay_workers'},
+        {'panther': 'panther_relay_workers', **PEER_APPS},
         'msgs_per_s',
         True,
         'msgs/s',
@@ -818,7 +867,7 @@ SCENARIOS = {
     # groups spread over 2 workers (the kernel decides which worker a receiver lands on)
     'broadcast-redis': Scenario(
         'broadcast-redis',
-        {'groups': 'panther_broadcast_groups'},
+        {'groups': 'panther_broadcast_groups', **PEER_APPS},
         'p50_ms',
         False,
         'ms',
@@ -862,19 +911,20 @@ SUMMARIES = {
     'broadcast-shared': _summary_broadcast,
 }
 
+_PEERS = ','.join(PEERS)
 DEFAULT_TARGETS = {
-    'echo': 'bare,bare-ref,bare-direct,ours,reference,reference-quiet',
+    'echo': f'bare,bare-ref,bare-direct,ours,reference,reference-quiet,{_PEERS}',
     'echo-deflate': 'bare,bare-ref,ours,reference,reference-quiet',
     'relay': 'bare,bare-ref,ours,reference,reference-quiet',
     'relay-vs-echo': 'bare,ours',
     'broadcast': 'bare,bare-ref,bare-direct,ours,ours-groups,reference,reference-quiet',
-    'idle-memory': 'bare,bare-ref,ours,reference',
-    'handshakes': 'bare,bare-ref,ours,reference,reference-quiet',
+    'idle-memory': f'bare,bare-ref,ours,reference,{_PEERS}',
+    'handshakes': f'bare,bare-ref,ours,reference,reference-quiet,{_PEERS}',
     # no bare target: a bare app has no way to reach another worker
-    'relay-redis': 'ours,reference,reference-quiet',
+    'relay-redis': f'ours,reference,reference-quiet,{_PEERS}',
     # `panther run` is ours; 5.5.0 has no shared-local bus for uvicorn's workers
     'relay-shared': 'ours',
-    'broadcast-redis': 'ours-groups',
+    'broadcast-redis': f'ours-groups,{_PEERS}',
     'broadcast-shared': 'ours-groups',
 }
 
@@ -969,7 +1019,7 @@ def run_scenario(scenario_name: str, opts: argparse.Namespace) -> dict:
     if opts.ours_src:
         for name in ('ours', 'ours-groups'):
             TARGETS[name].pythonpath = str(Path(opts.ours_src).resolve())
-    ensure_environments()
+    ensure_environments([t.peer for t in targets if t.peer and scenario.app_for(t)])
 
     report = {
         'scenario': scenario_name,
@@ -1022,6 +1072,8 @@ def run_once(scenario: Scenario, case: dict, target: Target, app_module: str, op
             if case.get('auth') == 'jwt' and target.family != 'bare':
                 case = {**case, 'query': f'?authorization={fetch_token(server)}'}
             args = loadgen_args(scenario.name, opts, server.url, case)
+            if target.protocol != 'ws':
+                args += ['--protocol', target.protocol]
             raw = run_loadgen(server, args, loadgen_timeout(scenario.name, opts, case))
             tail = server.log_tail()
     except Exception as exc:

@@ -16,8 +16,25 @@ apps, each written the way FastAPI's and broadcaster's docs show:
 broadcaster's Redis (pub/sub) backend on 127.0.0.1; otherwise its in-memory one.
 A connection's receive loop and its subscription run side by side in an anyio
 task group, as in broadcaster's README.
+
+Two work-arounds, both for broadcast to one channel from many connections (seen
+with broadcaster 0.3.1 and redis-py 8.1; per-connection relay channels are
+unique and not affected):
+
+- broadcaster loses subscribers that subscribe at the same moment to a channel
+  nobody in the process subscribes to yet: each subscribes the backend and then
+  *replaces* the channel's set of queues, so all but the last never get a
+  message (32 of 1,000 receivers opened 100 at a time, here).  The app holds
+  one subscription to ``bench`` from start-up to shutdown (a task drains it), so
+  a receiver's subscription only adds its queue;
+- the Redis backend's listener task stops for good when it looks before the
+  process's first subscription is registered (redis-py's ``listen()`` ends at
+  once while nothing is subscribed) and only wakes on the next backend
+  subscription: with ``bench`` held, receivers make none.  The holder therefore
+  subscribes a second, per-process channel after ``bench``, which wakes it.
 """
 
+import asyncio
 import json
 import os
 import uuid
@@ -32,10 +49,23 @@ broadcast = Broadcast(f'redis://127.0.0.1:{_redis_port}' if _redis_port else 'me
 group_channel = 'bench'
 
 
+async def _hold(subscribed: asyncio.Event) -> None:
+    async with broadcast.subscribe(channel=group_channel) as subscriber:
+        async with broadcast.subscribe(channel=f'{group_channel}-started-{os.getpid()}'):
+            subscribed.set()
+            async for _event in subscriber:
+                pass
+
+
 @asynccontextmanager
 async def lifespan(_app):
     await broadcast.connect()
+    subscribed = asyncio.Event()
+    holder = asyncio.create_task(_hold(subscribed))
+    await subscribed.wait()
     yield
+    holder.cancel()
+    await asyncio.gather(holder, return_exceptions=True)
     await broadcast.disconnect()
 
 

@@ -744,6 +744,8 @@ class Scenario:
     workers: int = 1
     redis: bool = False  # a fresh redis-server per run; the app sees BENCH_REDIS_PORT
     launcher: str = 'uvicorn'  # or 'panther' (`panther run`)
+    # target name -> why it cannot do this workload at all; reported as 'unsupported'
+    unsupported: dict[str, str] = field(default_factory=dict)
 
     def app_for(self, target: Target) -> str | None:
         return self.apps.get(target.family)
@@ -1111,6 +1113,11 @@ def run_case(scenario: Scenario, case: dict, targets: list[Target], opts) -> dic
     runs: dict[str, dict] = {}
     for target in targets:
         app_module = scenario.app_for(target)
+        if target.name in scenario.unsupported:
+            reason = scenario.unsupported[target.name]
+            print(f'[{scenario.name} {case_label(case)}] {target.name}: unsupported ({reason})')
+            runs[target.name] = {'status': 'unsupported', 'reason': reason}
+            continue
         if app_module is None:
             continue
         reason = preflight(target, app_module)
@@ -1379,6 +1386,41 @@ def _relay_row(relay_ab: dict | None, relay: dict | None, echo: dict | None) -> 
     }
 
 
+def _peer_row(title: str, report: dict | None, ours: str, key: str, higher_is_better: bool, required: float,
+              **case) -> dict:
+    """Ours against the best peer (issue #19), as "times better" (> 1: ours ahead).
+
+    ``value`` is ours / best peer for rates and best peer / ours for times and
+    sizes; ``per_peer`` has the same quotient against each peer (None where a
+    peer did not run or failed, with its status in ``peer_status``).
+    """
+    mine = _figure(report, ours, key, **case)
+    per_peer, status = {}, {}
+    for peer in PEERS:
+        theirs = _figure(report, peer, key, **case)
+        per_peer[peer] = (_ratio(mine, theirs) if higher_is_better else _ratio(theirs, mine)) if theirs else None
+        status[peer] = _status(report, peer, **case)
+    measured = [v for v in per_peer.values() if v is not None]
+    return {
+        'target': title,
+        'value': min(measured) if mine is not None and measured else None,
+        'required': required,
+        'higher_is_better': True,
+        'unit': 'x',
+        'per_peer': per_peer,
+        'peer_status': status,
+    }
+
+
+def _status(report: dict | None, target: str, **case) -> str | None:
+    """``ok``, ``failed``, ``unsupported``, ... for ``target`` in ``report``'s matching case; None if absent."""
+    for entry in (report or {}).get('cases', []):
+        if all(entry['case'].get(k) == v for k, v in case.items()):
+            run = entry['runs'].get(target)
+            return run.get('status') if run else None
+    return None
+
+
 def evaluate_targets(out_dir: Path) -> dict:
     """The benchmark issue's targets, each as measured / required, from the saved results.
 
@@ -1427,12 +1469,33 @@ def evaluate_targets(out_dir: Path) -> dict:
         _ratio_row('idle memory per connection <= 1.1x bare ASGI', 1.1, False,
                    _figure(memory, 'ours', 'kib_per_connection'), _figure(memory, 'bare', 'kib_per_connection'))
     )
+    handshakes = _load_report(out_dir, 'handshakes')
+    broadcast_redis = _load_report(out_dir, 'broadcast-redis')
+    rows += [
+        _peer_row('echo: ahead of every peer (msgs/s)', echo, 'ours', 'msgs_per_s', True, 1.0),
+        _peer_row('handshakes: ahead of every peer (handshakes/s)', handshakes, 'ours', 'handshakes_per_s',
+                  True, 1.0),
+        _peer_row('relay via Redis, 2 workers: >= 2x every peer (msgs/s)', relay_redis, 'ours', 'msgs_per_s',
+                  True, 2.0),
+        *(
+            _peer_row(f'broadcast to {n:,} via Redis, 2 workers: >= 2x every peer (p50 ms, groups)',
+                      broadcast_redis, 'ours-groups', 'p50_ms', False, 2.0, receivers=n)
+            for n in (1000, 10000)
+        ),
+        _peer_row('idle memory per connection <= the lowest peer (KiB)', memory, 'ours', 'kib_per_connection',
+                  False, 1.0),
+    ]
     for row in rows:
         value, required = row['value'], row['required']
         if value is None:
             row['met'] = None
         else:
             row['met'] = value >= required if row['higher_is_better'] else value <= required
+        # "ahead of every peer" is not met while a peer that can do the workload has no figure
+        missing = [p for p, st in row.get('peer_status', {}).items() if st not in ('ok', 'unsupported')]
+        if missing and row['met']:
+            row['met'] = None
+            row['incomplete'] = missing
     return {
         'dates': {
             name: (report or {}).get('machine', {}).get('date')
@@ -1443,6 +1506,8 @@ def evaluate_targets(out_dir: Path) -> dict:
                 ('relay-redis', relay_redis),
                 ('broadcast', broadcast),
                 ('idle-memory', memory),
+                ('handshakes', handshakes),
+                ('broadcast-redis', broadcast_redis),
             )
         },
         'targets': rows,
@@ -1455,6 +1520,8 @@ def print_targets(report: dict) -> None:
         value = row['value']
         shown = '-' if value is None else f'{value:,.2f}{row["unit"]}'
         verdict = {True: 'met', False: 'MISSED', None: 'not measured'}[row['met']]
+        if row.get('incomplete'):
+            verdict = f'not decided (no figure from {", ".join(row["incomplete"])})'
         extra = ''
         if row.get('bare_ms') is not None:
             extra = f'  (bare ASGI {row["bare_ms"]:,.1f} ms; groups {row["vs_bare"]:.2f}x bare)'
@@ -1463,6 +1530,12 @@ def print_targets(report: dict) -> None:
             if row.get('median_receiver_ms') is not None:
                 extra += (f'  [median receiver: {row["median_receiver_ms"]:,.1f} ms,'
                           f' floor {row["floor_median_receiver_ms"] or 0:,.1f} ms]')
+        if row.get('per_peer'):
+            shown_peers = [
+                f'{peer} {ratio:.2f}x' if ratio is not None else f'{peer} {row["peer_status"][peer] or "not run"}'
+                for peer, ratio in row['per_peer'].items()
+            ]
+            extra = f'  (ours vs {", ".join(shown_peers)}; > 1: ours ahead)'
         if row.get('separate_runs') is not None or row.get('bare_ratio') is not None:
             bare, apart = row['bare_ratio'] or 0, row['separate_runs'] or 0
             extra = f'  (bare ASGI {bare:.2f}x; the separate relay and echo runs {apart:.2f}x)'
@@ -1474,7 +1547,8 @@ def _cell(report: dict | None, target: str, keys: tuple[str, ...], **case) -> st
     """``keys`` of a target's summary as ``a (b)`` or ``a / b``; '-' when not measured."""
     values = [_figure(report, target, key, **case) for key in keys]
     if values[0] is None:
-        return '-'
+        status = _status(report, target, **case)
+        return status if status in ('failed', 'unsupported', 'not available') else '-'
 
     def fmt(key: str, value: float | None) -> str:
         if value is None:
@@ -1489,6 +1563,18 @@ def _cell(report: dict | None, target: str, keys: tuple[str, ...], **case) -> st
     if keys[0].endswith('_ms'):
         return ' / '.join(shown)
     return f'{shown[0]} ({shown[1]})'
+
+
+def _ahead_of_peers(report: dict | None, ours: str, key: str, **case) -> str:
+    """How many times better ours is than the best peer that ran (> 1: ahead), and which peer that is."""
+    mine = _figure(report, ours, key, **case)
+    lower_is_better = key.endswith('_ms') or key == 'kib_per_connection'
+    theirs = {p: v for p in PEERS if (v := _figure(report, p, key, **case))}
+    if mine is None or not theirs:
+        return '-'
+    best = (min if lower_is_better else max)(theirs, key=theirs.get)
+    times = theirs[best] / mine if lower_is_better else mine / theirs[best]
+    return f'{times:.2f}x ({best})'
 
 
 def markdown_table(out_dir: Path) -> str:
@@ -1519,8 +1605,9 @@ def markdown_table(out_dir: Path) -> str:
     ]
     lines = [
         '| scenario | bare ASGI | bare, direct frames | ours | reference 5.5.0 | reference, quiet log '
-        '| ours x bare | ours x reference |',
-        '| --- | --- | --- | --- | --- | --- | --- | --- |',
+        '| ours x bare | ours x reference | FastAPI + broadcaster | Django Channels | python-socketio | Litestar '
+        '| ours vs best peer |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ]
     reports: dict[str, dict | None] = {}
     for title, name, keys, case, ours in rows:
@@ -1532,11 +1619,12 @@ def markdown_table(out_dir: Path) -> str:
         for other in ('bare', 'reference'):
             theirs = _figure(report, other, keys[0], **case)
             ratios.append(f'{mine / theirs:.2f}' if mine is not None and theirs else '-')
+        peers = ' | '.join(_cell(report, peer, keys, **case) for peer in PEERS)
         lines.append(
             f'| {title} | {_cell(report, "bare", keys, **case)} | {_cell(report, "bare-direct", keys, **case)} '
             f'| {_cell(report, ours, keys, **case)} '
             f'| {_cell(report, "reference", keys, **case)} | {_cell(report, "reference-quiet", keys, **case)} '
-            f'| {ratios[0]} | {ratios[1]} |'
+            f'| {ratios[0]} | {ratios[1]} | {peers} | {_ahead_of_peers(report, ours, keys[0], **case)} |'
         )
     return '\n'.join(lines)
 

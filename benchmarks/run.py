@@ -1077,6 +1077,8 @@ def run_once(scenario: Scenario, case: dict, target: Target, app_module: str, op
             if target.protocol != 'ws':
                 args += ['--protocol', target.protocol]
             raw = run_loadgen(server, args, loadgen_timeout(scenario.name, opts, case))
+            raw['server_command'] = ' '.join(server.command())
+            raw['loadgen_args'] = args
             tail = server.log_tail()
     except Exception as exc:
         print(f'{label}: failed ({exc})')

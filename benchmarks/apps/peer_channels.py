@@ -18,6 +18,9 @@ and frames as the panther apps, with Channels' documented idioms:
 ``channels_redis.core.RedisChannelLayer`` (the layer Channels' docs recommend for
 production) on 127.0.0.1; without it there is no channel layer, as a Channels
 app without cross-consumer messaging has none (echo, handshakes, idle memory).
+The layer's Redis connections have no socket timeout: with redis-py 8's default
+of 5 s, a consumer whose layer has been idle that long dies with a TimeoutError
+(seen here as 2 of 1,000 broadcast receivers lost).
 """
 
 import json
@@ -32,7 +35,10 @@ settings.configure(
     CHANNEL_LAYERS={
         'default': {
             'BACKEND': 'channels_redis.core.RedisChannelLayer',
-            'CONFIG': {'hosts': [('127.0.0.1', int(_redis_port))]},
+            # redis-py 8 reads with a 5 s socket timeout by default, which breaks the layer's
+            # blocking BZPOPMIN (5 s) on an idle layer: the consumer dies with TimeoutError
+            # (channels_redis issue 422); the known fix is to turn that timeout off.
+            'CONFIG': {'hosts': [{'address': f'redis://127.0.0.1:{_redis_port}', 'socket_timeout': None}]},
         }
     }
     if _redis_port

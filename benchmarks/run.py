@@ -1484,8 +1484,8 @@ def evaluate_targets(out_dir: Path) -> dict:
                       broadcast_redis, 'ours-groups', 'p50_ms', False, 2.0, receivers=n)
             for n in (1000, 10000)
         ),
-        _peer_row('idle memory per connection <= the lowest peer (KiB)', memory, 'ours', 'kib_per_connection',
-                  False, 1.0),
+        _peer_row('idle memory per connection, against the peers: <= the lowest peer (KiB)', memory, 'ours',
+                  'kib_per_connection', False, 1.0),
     ]
     for row in rows:
         value, required = row['value'], row['required']

@@ -812,7 +812,7 @@ def _summary_handshakes(result: dict) -> dict:
 
 ECHO_APPS = {'bare': 'bare_echo', 'panther': 'panther_echo'}
 # one app module per peer serves every route (echo, relay, listen, shout)
-PEER_APPS = {peer: f'peer_{peer}' for peer in ('fastapi', 'channels', 'socketio', 'litestar')}
+PEER_APPS = {peer: f'peer_{peer}' for peer in PEERS}
 THROUGHPUT_APPS = {**ECHO_APPS, 'bare-direct': 'bare_direct', **PEER_APPS}
 
 SCENARIOS = {

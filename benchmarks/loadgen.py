@@ -166,7 +166,7 @@ class Conn(WSListener):
 
 
 class SocketIOConn(Conn):
-    """Socket.IO (protocol v5) over Engine.IO v4, WebSocket transport only, as a browser client speaks it.
+    """Socket.IO (protocol v5) over Engine.IO v4 on the WebSocket transport alone (no long-polling first).
 
     Opens ``/socket.io/?EIO=4&transport=websocket``; on the Engine.IO open
     packet (``0{...}``) it sends the Socket.IO connect to the default namespace

@@ -17,8 +17,8 @@ event ``msg``:
 ``BENCH_REDIS_PORT`` (set by the runner for the ``-redis`` scenarios) gives the
 server an ``AsyncRedisManager`` on 127.0.0.1 (every emit then goes through Redis
 pub/sub to every worker); otherwise the default in-process manager.
-``always_connect=True`` because the connect handler emits, which python-socketio's
-docs say needs it.
+``always_connect=True`` because the connect handler emits: python-socketio
+documents that option for that case (the connection is accepted first).
 """
 
 import os

@@ -27,6 +27,7 @@ import sys
 import time
 import zlib
 from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 from picows import WSListener, WSMsgType, ws_connect
 
@@ -138,14 +139,18 @@ class Conn(WSListener):
             payload = frame.get_payload_as_bytes()
             if frame.rsv1:
                 payload = self.deflate.decompress(payload)
-            if self.on_message is not None:
-                self.on_message(self, payload)
-            elif not self.first.done():
-                self.first.set_result(payload)
+            self.deliver(payload)
         elif kind is WSMsgType.CLOSE and not transport.is_close_frame_sent:
             # Reply and let the server drop TCP first (RFC 6455 section 7.1.1), so the
             # TIME_WAIT sockets stay on the server side and client ports stay free.
             transport.send_close(frame.get_close_code())
+
+    def deliver(self, payload: bytes) -> None:
+        """One application message: to ``on_message``, or the first one to ``first``."""
+        if self.on_message is not None:
+            self.on_message(self, payload)
+        elif not self.first.done():
+            self.first.set_result(payload)
 
     def on_ws_disconnected(self, transport) -> None:
         if not self.first.done():
@@ -158,6 +163,62 @@ class Conn(WSListener):
             self.transport.send(WSMsgType.TEXT, payload)
         else:
             self.transport.send(WSMsgType.TEXT, self.deflate.compress(payload), rsv1=True)
+
+
+class SocketIOConn(Conn):
+    """Socket.IO (protocol v5) over Engine.IO v4 on the WebSocket transport alone (no long-polling first).
+
+    Opens ``/socket.io/?EIO=4&transport=websocket``; on the Engine.IO open
+    packet (``0{...}``) it sends the Socket.IO connect to the default namespace
+    with ``{"route": <route>}`` as its auth payload, which tells the server app
+    what this connection is for (the last segment of the plain-WebSocket URL:
+    ``echo``, ``relay``, ``listen``, ``shout``); ``connected`` resolves on the
+    server's ``40{...}``.  Every application message goes out as the event named
+    after the route, ``42["<route>",<data>]`` (a payload that is a JSON object is
+    sent as that object, anything else as a string), and every event the server
+    emits, ``42["<name>",<data>]``, is delivered as ``<data>``.  Engine.IO pings
+    (``2``) are answered with pongs (``3``) at once.
+    """
+
+    def __init__(self, route: str) -> None:
+        super().__init__()
+        self.route = route
+        self.connected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.connected.add_done_callback(_mark_retrieved)
+        self._prefix = b'42' + json.dumps([route]).encode()[:-1] + b','
+        self._frames: dict[bytes, bytes] = {}
+
+    def on_ws_frame(self, transport, frame) -> None:
+        kind = frame.msg_type
+        if kind is not WSMsgType.TEXT:
+            super().on_ws_frame(transport, frame)
+            return
+        packet = frame.get_payload_as_bytes()
+        if packet.startswith(b'42'):
+            data = json.loads(packet[2:])[1]
+            self.deliver(data.encode() if isinstance(data, str) else json.dumps(data).encode())
+        elif packet == b'2':
+            transport.send(WSMsgType.TEXT, b'3')
+        elif packet.startswith(b'0'):
+            auth = json.dumps({'route': self.route}).encode()
+            transport.send(WSMsgType.TEXT, b'40' + auth)
+        elif packet.startswith(b'40'):
+            if not self.connected.done():
+                self.connected.set_result(None)
+        elif packet.startswith(b'44') and not self.connected.done():
+            self.connected.set_exception(ConnectionError(f'Socket.IO connect refused: {packet[:80]!r}'))
+
+    def on_ws_disconnected(self, transport) -> None:
+        if not self.connected.done():
+            self.connected.set_exception(ConnectionError('closed before the Socket.IO connect'))
+        super().on_ws_disconnected(transport)
+
+    def send_text(self, payload: bytes) -> None:
+        frame = self._frames.get(payload)
+        if frame is None:
+            data = payload if payload.startswith(b'{') else json.dumps(payload.decode()).encode()
+            frame = self._frames[payload] = self._prefix + data + b']'
+        self.transport.send(WSMsgType.TEXT, frame)
 
 
 def _source_addresses(count: int):
@@ -173,7 +234,34 @@ def _source_addresses(count: int):
 SOURCES = _source_addresses(64)
 
 
+# 'ws' (plain WebSocket, the URL's path picks the endpoint) or 'socketio' (set by --protocol)
+PROTOCOL = 'ws'
+
+
+async def open_socketio(url: str) -> SocketIOConn:
+    """A Socket.IO connection for the endpoint ``url`` names (see SocketIOConn)."""
+    split = urlsplit(url)
+    route = split.path.rstrip('/').rsplit('/', 1)[-1]
+    endpoint = urlunsplit((split.scheme, split.netloc, '/socket.io/', 'EIO=4&transport=websocket', ''))
+    transport, conn = await ws_connect(
+        lambda: SocketIOConn(route),
+        endpoint,
+        websocket_handshake_timeout=CONNECT_TIMEOUT,
+        local_addr=(next(SOURCES), 0),
+    )
+    try:
+        await asyncio.wait_for(asyncio.shield(conn.connected), CONNECT_TIMEOUT)
+    except BaseException:
+        transport.disconnect(graceful=False)
+        raise
+    return conn
+
+
 async def open_one(url: str, deflate: bool = False) -> Conn:
+    if PROTOCOL == 'socketio':
+        if deflate:
+            raise RuntimeError('--deflate is not supported with --protocol socketio')
+        return await open_socketio(url)
     transport, conn = await ws_connect(
         Conn,
         url,
@@ -600,6 +688,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         '--deflate', action='store_true', help='echo: negotiate permessage-deflate, as browsers do'
     )
+    parser.add_argument(
+        '--protocol',
+        choices=['ws', 'socketio'],
+        default='ws',
+        help='socketio: speak Socket.IO v5 over Engine.IO v4 (python-socketio servers)',
+    )
     return parser.parse_args(argv)
 
 
@@ -608,7 +702,9 @@ async def amain(args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
+    global PROTOCOL
     args = parse_args()
+    PROTOCOL = args.protocol
     fd_limit = raise_fd_limit()
     try:
         import uvloop

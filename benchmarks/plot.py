@@ -47,7 +47,7 @@ PANELS = {
     ],
     'idle-memory': [('kib_per_connection', 'server RSS KiB per idle connection (lower is better)')],
     'broadcast': [('latency', 'ms until every receiver got it, log scale (lower is better)')],
-    'broadcast-redis': [('latency', 'groups on 2 workers + Redis: ms until every receiver got it')],
+    'broadcast-redis': [('latency', '2 workers + Redis (ours: groups): ms until every receiver got it')],
     'broadcast-shared': [('latency', 'groups on 2 workers, shared-local: ms until all got it')],
 }
 

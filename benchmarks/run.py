@@ -52,6 +52,18 @@ DISTURBED_PERCENT = 20
 REFERENCE_REQUIREMENTS = ['panther==5.5.0', 'uvicorn[standard]', 'python-jose', 'redis']
 LOAD_REQUIREMENTS = ['picows', 'uvloop', 'matplotlib']
 
+# What users would pick instead of panther (issue #19), each in a venv of its own with
+# pinned versions; uvicorn and its protocol libraries at the versions the global
+# interpreter (ours, bare) has, so every target runs the same server code.
+# Django 5.2 is the newest Django for Python 3.11.
+PEER_SERVER = ['uvicorn==0.54.0', 'uvloop==0.23.0', 'httptools==0.9.0', 'websockets==17.4']
+PEER_REQUIREMENTS = {
+    'fastapi': ['fastapi==0.163.2', 'starlette==1.10.0', 'broadcaster==0.3.1', 'redis==8.1.0'],
+    'channels': ['channels==4.3.2', 'channels-redis==4.3.0', 'django==5.2.19', 'redis==8.1.0'],
+    'socketio': ['python-socketio==5.18.1', 'python-engineio==4.15.1', 'redis==8.1.0'],
+    'litestar': ['litestar==2.25.0', 'redis==8.1.0'],
+}
+
 UVICORN_OPTIONS = [
     '--loop', 'uvloop',
     '--http', 'httptools',
@@ -70,7 +82,12 @@ SERVER_NAME = 'uvicorn'
 # `panther run` without an installed console script: the same click entry point
 PANTHER_CLI = 'import sys; from panther.cli import main; sys.argv[0] = "panther"; main()'
 
-REPORTED_PACKAGES = ['panther', 'uvicorn', 'websockets', 'uvloop', 'httptools', 'orjson']
+REPORTED_PACKAGES = [
+    'panther', 'uvicorn', 'websockets', 'uvloop', 'httptools', 'orjson',
+    # the peers' frameworks and what carries their messages between workers
+    'fastapi', 'starlette', 'broadcaster', 'anyio', 'channels', 'channels-redis', 'django', 'asgiref',
+    'python-socketio', 'python-engineio', 'litestar', 'msgspec', 'redis',
+]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- environments
@@ -111,9 +128,16 @@ def ensure_venv(venv: Path, requirements: list[str], *, quiet: bool = False) -> 
     return python
 
 
-def ensure_environments() -> None:
+def peer_venv(peer: str) -> Path:
+    return BENCH_DIR / f'.venv-{peer}'
+
+
+def ensure_environments(peers: list[str] | tuple[str, ...] = tuple(PEER_REQUIREMENTS)) -> None:
+    """The reference and load venvs, and those of ``peers`` (default: every peer)."""
     ensure_venv(REFERENCE_VENV, REFERENCE_REQUIREMENTS)
     ensure_venv(LOAD_VENV, LOAD_REQUIREMENTS)
+    for peer in peers:
+        ensure_venv(peer_venv(peer), [*PEER_REQUIREMENTS[peer], *PEER_SERVER])
 
 
 def global_python() -> str:
@@ -151,6 +175,8 @@ class Target:
     baseline: str = 'bare'
     pythonpath: str | None = None
     description: str = ''
+    protocol: str = 'ws'  # what the load generator speaks: 'ws' or 'socketio'
+    peer: str | None = None  # a PEER_REQUIREMENTS key: the target runs in that peer's venv
 
     def env(self, app_module: str) -> dict[str, str]:
         extra = {}
@@ -164,6 +190,22 @@ class Target:
 def _reference_python() -> str:
     return str(_venv_python(REFERENCE_VENV))
 
+
+def _peer_python(peer: str) -> Callable[[], str]:
+    return lambda: str(_venv_python(peer_venv(peer)))
+
+
+PEER_TARGETS = [
+    Target('fastapi', _peer_python('fastapi'), 'fastapi', peer='fastapi',
+           description='FastAPI (Starlette WebSockets) + broadcaster (Redis pub/sub across workers)'),
+    Target('channels', _peer_python('channels'), 'channels', peer='channels',
+           description='Django Channels consumers + channels_redis RedisChannelLayer'),
+    Target('socketio', _peer_python('socketio'), 'socketio', peer='socketio', protocol='socketio',
+           description='python-socketio ASGI app + AsyncRedisManager; the load speaks Socket.IO v5 / Engine.IO v4'),
+    Target('litestar', _peer_python('litestar'), 'litestar', peer='litestar',
+           description='Litestar + its channels plugin (RedisChannelsPubSubBackend)'),
+]  # fmt: skip
+PEERS = [t.name for t in PEER_TARGETS]
 
 TARGETS: dict[str, Target] = {
     t.name: t
@@ -203,6 +245,7 @@ TARGETS: dict[str, Target] = {
             baseline='bare-ref',
             description='panther 5.5.0 with the panther logger at WARNING',
         ),
+        *PEER_TARGETS,
     ]
 }
 
@@ -701,6 +744,8 @@ class Scenario:
     workers: int = 1
     redis: bool = False  # a fresh redis-server per run; the app sees BENCH_REDIS_PORT
     launcher: str = 'uvicorn'  # or 'panther' (`panther run`)
+    # target name -> why it cannot do this workload at all; reported as 'unsupported'
+    unsupported: dict[str, str] = field(default_factory=dict)
 
     def app_for(self, target: Target) -> str | None:
         return self.apps.get(target.family)
@@ -766,7 +811,9 @@ def _summary_handshakes(result: dict) -> dict:
 
 
 ECHO_APPS = {'bare': 'bare_echo', 'panther': 'panther_echo'}
-THROUGHPUT_APPS = {**ECHO_APPS, 'bare-direct': 'bare_direct'}
+# one app module per peer serves every route (echo, relay, listen, shout)
+PEER_APPS = {peer: f'peer_{peer}' for peer in PEERS}
+THROUGHPUT_APPS = {**ECHO_APPS, 'bare-direct': 'bare_direct', **PEER_APPS}
 
 SCENARIOS = {
     'echo': Scenario('echo', THROUGHPUT_APPS, 'msgs_per_s', True, 'msgs/s'),
@@ -795,11 +842,15 @@ SCENARIOS = {
         False,
         'ms',
     ),
-    'idle-memory': Scenario('idle-memory', ECHO_APPS, 'kib_per_connection', False, 'KiB/conn'),
-    'handshakes': Scenario('handshakes', ECHO_APPS, 'handshakes_per_s', True, 'handshakes/s'),
+    'idle-memory': Scenario(
+        'idle-memory', {**ECHO_APPS, **PEER_APPS}, 'kib_per_connection', False, 'KiB/conn'
+    ),
+    'handshakes': Scenario(
+        'handshakes', {**ECHO_APPS, **PEER_APPS}, 'handshakes_per_s', True, 'handshakes/s'
+    ),
     'relay-redis': Scenario(
         'relay-redis',
-        {'panther': 'panther_relay_workers'},
+        {'panther': 'panther_relay_workers', **PEER_APPS},
         'msgs_per_s',
         True,
         'msgs/s',
@@ -818,7 +869,7 @@ SCENARIOS = {
     # groups spread over 2 workers (the kernel decides which worker a receiver lands on)
     'broadcast-redis': Scenario(
         'broadcast-redis',
-        {'groups': 'panther_broadcast_groups'},
+        {'groups': 'panther_broadcast_groups', **PEER_APPS},
         'p50_ms',
         False,
         'ms',
@@ -862,19 +913,20 @@ SUMMARIES = {
     'broadcast-shared': _summary_broadcast,
 }
 
+_PEERS = ','.join(PEERS)
 DEFAULT_TARGETS = {
-    'echo': 'bare,bare-ref,bare-direct,ours,reference,reference-quiet',
+    'echo': f'bare,bare-ref,bare-direct,ours,reference,reference-quiet,{_PEERS}',
     'echo-deflate': 'bare,bare-ref,ours,reference,reference-quiet',
     'relay': 'bare,bare-ref,ours,reference,reference-quiet',
     'relay-vs-echo': 'bare,ours',
     'broadcast': 'bare,bare-ref,bare-direct,ours,ours-groups,reference,reference-quiet',
-    'idle-memory': 'bare,bare-ref,ours,reference',
-    'handshakes': 'bare,bare-ref,ours,reference,reference-quiet',
+    'idle-memory': f'bare,bare-ref,ours,reference,{_PEERS}',
+    'handshakes': f'bare,bare-ref,ours,reference,reference-quiet,{_PEERS}',
     # no bare target: a bare app has no way to reach another worker
-    'relay-redis': 'ours,reference,reference-quiet',
+    'relay-redis': f'ours,reference,reference-quiet,{_PEERS}',
     # `panther run` is ours; 5.5.0 has no shared-local bus for uvicorn's workers
     'relay-shared': 'ours',
-    'broadcast-redis': 'ours-groups',
+    'broadcast-redis': f'ours-groups,{_PEERS}',
     'broadcast-shared': 'ours-groups',
 }
 
@@ -969,7 +1021,7 @@ def run_scenario(scenario_name: str, opts: argparse.Namespace) -> dict:
     if opts.ours_src:
         for name in ('ours', 'ours-groups'):
             TARGETS[name].pythonpath = str(Path(opts.ours_src).resolve())
-    ensure_environments()
+    ensure_environments([t.peer for t in targets if t.peer and scenario.app_for(t)])
 
     report = {
         'scenario': scenario_name,
@@ -1022,7 +1074,11 @@ def run_once(scenario: Scenario, case: dict, target: Target, app_module: str, op
             if case.get('auth') == 'jwt' and target.family != 'bare':
                 case = {**case, 'query': f'?authorization={fetch_token(server)}'}
             args = loadgen_args(scenario.name, opts, server.url, case)
+            if target.protocol != 'ws':
+                args += ['--protocol', target.protocol]
             raw = run_loadgen(server, args, loadgen_timeout(scenario.name, opts, case))
+            raw['server_command'] = ' '.join(server.command())
+            raw['loadgen_args'] = args
             tail = server.log_tail()
     except Exception as exc:
         print(f'{label}: failed ({exc})')
@@ -1059,6 +1115,11 @@ def run_case(scenario: Scenario, case: dict, targets: list[Target], opts) -> dic
     runs: dict[str, dict] = {}
     for target in targets:
         app_module = scenario.app_for(target)
+        if target.name in scenario.unsupported:
+            reason = scenario.unsupported[target.name]
+            print(f'[{scenario.name} {case_label(case)}] {target.name}: unsupported ({reason})')
+            runs[target.name] = {'status': 'unsupported', 'reason': reason}
+            continue
         if app_module is None:
             continue
         reason = preflight(target, app_module)
@@ -1327,6 +1388,41 @@ def _relay_row(relay_ab: dict | None, relay: dict | None, echo: dict | None) -> 
     }
 
 
+def _peer_row(title: str, report: dict | None, ours: str, key: str, higher_is_better: bool, required: float,
+              **case) -> dict:
+    """Ours against the best peer (issue #19), as "times better" (> 1: ours ahead).
+
+    ``value`` is ours / best peer for rates and best peer / ours for times and
+    sizes; ``per_peer`` has the same quotient against each peer (None where a
+    peer did not run or failed, with its status in ``peer_status``).
+    """
+    mine = _figure(report, ours, key, **case)
+    per_peer, status = {}, {}
+    for peer in PEERS:
+        theirs = _figure(report, peer, key, **case)
+        per_peer[peer] = (_ratio(mine, theirs) if higher_is_better else _ratio(theirs, mine)) if theirs else None
+        status[peer] = _status(report, peer, **case)
+    measured = [v for v in per_peer.values() if v is not None]
+    return {
+        'target': title,
+        'value': min(measured) if mine is not None and measured else None,
+        'required': required,
+        'higher_is_better': True,
+        'unit': 'x',
+        'per_peer': per_peer,
+        'peer_status': status,
+    }
+
+
+def _status(report: dict | None, target: str, **case) -> str | None:
+    """``ok``, ``failed``, ``unsupported``, ... for ``target`` in ``report``'s matching case; None if absent."""
+    for entry in (report or {}).get('cases', []):
+        if all(entry['case'].get(k) == v for k, v in case.items()):
+            run = entry['runs'].get(target)
+            return run.get('status') if run else None
+    return None
+
+
 def evaluate_targets(out_dir: Path) -> dict:
     """The benchmark issue's targets, each as measured / required, from the saved results.
 
@@ -1375,12 +1471,33 @@ def evaluate_targets(out_dir: Path) -> dict:
         _ratio_row('idle memory per connection <= 1.1x bare ASGI', 1.1, False,
                    _figure(memory, 'ours', 'kib_per_connection'), _figure(memory, 'bare', 'kib_per_connection'))
     )
+    handshakes = _load_report(out_dir, 'handshakes')
+    broadcast_redis = _load_report(out_dir, 'broadcast-redis')
+    rows += [
+        _peer_row('echo: ahead of every peer (msgs/s)', echo, 'ours', 'msgs_per_s', True, 1.0),
+        _peer_row('handshakes: ahead of every peer (handshakes/s)', handshakes, 'ours', 'handshakes_per_s',
+                  True, 1.0),
+        _peer_row('relay via Redis, 2 workers: >= 2x every peer (msgs/s)', relay_redis, 'ours', 'msgs_per_s',
+                  True, 2.0),
+        *(
+            _peer_row(f'broadcast to {n:,} via Redis, 2 workers: >= 2x every peer (p50 ms, groups)',
+                      broadcast_redis, 'ours-groups', 'p50_ms', False, 2.0, receivers=n)
+            for n in (1000, 10000)
+        ),
+        _peer_row('idle memory per connection, against the peers: <= the lowest peer (KiB)', memory, 'ours',
+                  'kib_per_connection', False, 1.0),
+    ]
     for row in rows:
         value, required = row['value'], row['required']
         if value is None:
             row['met'] = None
         else:
             row['met'] = value >= required if row['higher_is_better'] else value <= required
+        # "ahead of every peer" is not met while a peer that can do the workload has no figure
+        missing = [p for p, st in row.get('peer_status', {}).items() if st not in ('ok', 'unsupported')]
+        if missing and row['met']:
+            row['met'] = None
+            row['incomplete'] = missing
     return {
         'dates': {
             name: (report or {}).get('machine', {}).get('date')
@@ -1391,6 +1508,8 @@ def evaluate_targets(out_dir: Path) -> dict:
                 ('relay-redis', relay_redis),
                 ('broadcast', broadcast),
                 ('idle-memory', memory),
+                ('handshakes', handshakes),
+                ('broadcast-redis', broadcast_redis),
             )
         },
         'targets': rows,
@@ -1403,6 +1522,8 @@ def print_targets(report: dict) -> None:
         value = row['value']
         shown = '-' if value is None else f'{value:,.2f}{row["unit"]}'
         verdict = {True: 'met', False: 'MISSED', None: 'not measured'}[row['met']]
+        if row.get('incomplete'):
+            verdict = f'not decided (no figure from {", ".join(row["incomplete"])})'
         extra = ''
         if row.get('bare_ms') is not None:
             extra = f'  (bare ASGI {row["bare_ms"]:,.1f} ms; groups {row["vs_bare"]:.2f}x bare)'
@@ -1411,6 +1532,12 @@ def print_targets(report: dict) -> None:
             if row.get('median_receiver_ms') is not None:
                 extra += (f'  [median receiver: {row["median_receiver_ms"]:,.1f} ms,'
                           f' floor {row["floor_median_receiver_ms"] or 0:,.1f} ms]')
+        if row.get('per_peer'):
+            shown_peers = [
+                f'{peer} {ratio:.2f}x' if ratio is not None else f'{peer} {row["peer_status"][peer] or "not run"}'
+                for peer, ratio in row['per_peer'].items()
+            ]
+            extra = f'  (ours vs {", ".join(shown_peers)}; > 1: ours ahead)'
         if row.get('separate_runs') is not None or row.get('bare_ratio') is not None:
             bare, apart = row['bare_ratio'] or 0, row['separate_runs'] or 0
             extra = f'  (bare ASGI {bare:.2f}x; the separate relay and echo runs {apart:.2f}x)'
@@ -1422,7 +1549,8 @@ def _cell(report: dict | None, target: str, keys: tuple[str, ...], **case) -> st
     """``keys`` of a target's summary as ``a (b)`` or ``a / b``; '-' when not measured."""
     values = [_figure(report, target, key, **case) for key in keys]
     if values[0] is None:
-        return '-'
+        status = _status(report, target, **case)
+        return status if status in ('failed', 'unsupported', 'not available') else '-'
 
     def fmt(key: str, value: float | None) -> str:
         if value is None:
@@ -1437,6 +1565,18 @@ def _cell(report: dict | None, target: str, keys: tuple[str, ...], **case) -> st
     if keys[0].endswith('_ms'):
         return ' / '.join(shown)
     return f'{shown[0]} ({shown[1]})'
+
+
+def _ahead_of_peers(report: dict | None, ours: str, key: str, **case) -> str:
+    """How many times better ours is than the best peer that ran (> 1: ahead), and which peer that is."""
+    mine = _figure(report, ours, key, **case)
+    lower_is_better = key.endswith('_ms') or key == 'kib_per_connection'
+    theirs = {p: v for p in PEERS if (v := _figure(report, p, key, **case))}
+    if mine is None or not theirs:
+        return '-'
+    best = (min if lower_is_better else max)(theirs, key=theirs.get)
+    times = theirs[best] / mine if lower_is_better else mine / theirs[best]
+    return f'{times:.2f}x ({best})'
 
 
 def markdown_table(out_dir: Path) -> str:
@@ -1467,8 +1607,9 @@ def markdown_table(out_dir: Path) -> str:
     ]
     lines = [
         '| scenario | bare ASGI | bare, direct frames | ours | reference 5.5.0 | reference, quiet log '
-        '| ours x bare | ours x reference |',
-        '| --- | --- | --- | --- | --- | --- | --- | --- |',
+        '| ours x bare | ours x reference | FastAPI + broadcaster | Django Channels | python-socketio | Litestar '
+        '| ours vs best peer |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ]
     reports: dict[str, dict | None] = {}
     for title, name, keys, case, ours in rows:
@@ -1480,11 +1621,12 @@ def markdown_table(out_dir: Path) -> str:
         for other in ('bare', 'reference'):
             theirs = _figure(report, other, keys[0], **case)
             ratios.append(f'{mine / theirs:.2f}' if mine is not None and theirs else '-')
+        peers = ' | '.join(_cell(report, peer, keys, **case) for peer in PEERS)
         lines.append(
             f'| {title} | {_cell(report, "bare", keys, **case)} | {_cell(report, "bare-direct", keys, **case)} '
             f'| {_cell(report, ours, keys, **case)} '
             f'| {_cell(report, "reference", keys, **case)} | {_cell(report, "reference-quiet", keys, **case)} '
-            f'| {ratios[0]} | {ratios[1]} |'
+            f'| {ratios[0]} | {ratios[1]} | {peers} | {_ahead_of_peers(report, ours, keys[0], **case)} |'
         )
     return '\n'.join(lines)
 

@@ -104,7 +104,83 @@ def test_markdown_table_rows_come_from_the_files(run, results):
     table = run.markdown_table(results)
     assert '| relay / echo, 1 worker, taking turns on one server | 0.96x | - | 0.85x |' in table
     lines = table.splitlines()
-    assert '| echo msgs/s (p50 ms) | 10,000 (-) | - | 9,000 (-) | - | - | 0.90 | - |' in lines
-    assert '| broadcast 10k, groups, p50 / p99 ms | 380 / - | 200 / - | 240 / - | - | - | 0.63 | - |' in lines
-    assert '| relay, 2 workers + Redis, msgs/s (p50 ms) | - | - | 3,900 (-) | 1,000 (-) | - | - | 3.90 |' in lines
+    no_peers = ' - | - | - | - | - |'  # four peer columns and "ours vs best peer"
+    assert '| echo msgs/s (p50 ms) | 10,000 (-) | - | 9,000 (-) | - | - | 0.90 | - |' + no_peers in lines
+    broadcast = '| broadcast 10k, groups, p50 / p99 ms | 380 / - | 200 / - | 240 / - | - | - | 0.63 | - |'
+    assert broadcast + no_peers in lines
+    relay = '| relay, 2 workers + Redis, msgs/s (p50 ms) | - | - | 3,900 (-) | 1,000 (-) | - | - | 3.90 |'
+    assert relay + no_peers in lines
     assert not any(line.startswith('| handshakes') for line in lines)  # no file, no row
+
+
+@pytest.fixture
+def peer_results(results):
+    """``results`` with the peers (issue #19) beside ours in the scenarios they run in."""
+    _save(results, 'echo', _report([_case({}, bare={'summary': {'msgs_per_s': 10_000}},
+                                          ours={'summary': {'msgs_per_s': 9_000}},
+                                          fastapi={'summary': {'msgs_per_s': 6_000}},
+                                          channels={'summary': {'msgs_per_s': 2_000}},
+                                          socketio={'summary': {'msgs_per_s': 3_000}},
+                                          litestar={'summary': {'msgs_per_s': 7_500}})]))
+    _save(results, 'handshakes', _report([_case({}, ours={'summary': {'handshakes_per_s': 900}},
+                                                fastapi={'summary': {'handshakes_per_s': 950}},
+                                                channels={'summary': {'handshakes_per_s': 700}},
+                                                socketio={'summary': {'handshakes_per_s': 450}},
+                                                litestar={'summary': {'handshakes_per_s': 500}})]))
+    _save(results, 'relay-redis', _report([_case({}, ours={'summary': {'msgs_per_s': 6_000}},
+                                                 reference={'summary': {'msgs_per_s': 1_000}},
+                                                 fastapi={'summary': {'msgs_per_s': 1_500}},
+                                                 channels={'summary': {'msgs_per_s': 150}},
+                                                 socketio={'summary': {'msgs_per_s': 600}},
+                                                 litestar={'summary': {'msgs_per_s': 1_600}})]))
+    small = _case({'receivers': 1000}, **{'ours-groups': {'summary': {'p50_ms': 20.0}},
+                                         'fastapi': {'summary': {'p50_ms': 30.0}},
+                                         'channels': {'summary': {'p50_ms': 500.0}},
+                                         'socketio': {'summary': {'p50_ms': 150.0}},
+                                         'litestar': {'summary': {'p50_ms': 80.0}}})
+    large = _case({'receivers': 10000}, **{'ours-groups': {'summary': {'p50_ms': 200.0}},
+                                          'channels': {'summary': {'p50_ms': 9_000.0}},
+                                          'socketio': {'summary': {'p50_ms': 3_000.0}},
+                                          'litestar': {'summary': {'p50_ms': 1_800.0}}})
+    large['runs']['fastapi'] = {'status': 'failed', 'reason': 'round 2: 5014 of 10000 receivers'}
+    _save(results, 'broadcast-redis', _report([small, large]))
+    _save(results, 'idle-memory', _report([_case({}, bare={'summary': {'kib_per_connection': 20.0}},
+                                                 ours={'summary': {'kib_per_connection': 23.0}},
+                                                 fastapi={'summary': {'kib_per_connection': 30.0}},
+                                                 channels={'summary': {'kib_per_connection': 28.0}},
+                                                 socketio={'summary': {'kib_per_connection': 46.0}},
+                                                 litestar={'summary': {'kib_per_connection': 24.0}})]))
+    return results
+
+
+def test_peer_verdicts_are_against_the_best_peer(run, peer_results):
+    rows = _rows(run, peer_results)
+    echo = rows['echo: ahead of every peer (msgs/s)']
+    assert echo['value'] == pytest.approx(9_000 / 7_500) and echo['met'] is True
+    assert echo['per_peer']['channels'] == pytest.approx(4.5)
+    handshakes = rows['handshakes: ahead of every peer (handshakes/s)']
+    assert handshakes['value'] == pytest.approx(900 / 950) and handshakes['met'] is False  # behind FastAPI
+    relay = rows['relay via Redis, 2 workers:']
+    assert relay['value'] == pytest.approx(6_000 / 1_600) and relay['met'] is True  # needs 2x the best
+    small = rows['broadcast to 1,000 via Redis, 2 workers:']
+    assert small['value'] == pytest.approx(30 / 20) and small['met'] is False  # times: peer / ours
+    memory = rows['idle memory per connection, against the peers:']
+    assert memory['value'] == pytest.approx(24 / 23) and memory['met'] is True  # lower is better
+
+
+def test_a_peer_without_a_figure_leaves_the_peer_target_undecided(run, peer_results):
+    large = _rows(run, peer_results)['broadcast to 10,000 via Redis, 2 workers:']
+    assert large['value'] == pytest.approx(1_800 / 200)  # ahead of every peer that has a figure...
+    assert large['met'] is None and large['incomplete'] == ['fastapi']  # ...but FastAPI failed
+    assert large['peer_status']['fastapi'] == 'failed' and large['per_peer']['fastapi'] is None
+
+
+def test_markdown_table_has_the_peers_and_the_best_of_them(run, peer_results):
+    lines = run.markdown_table(peer_results).splitlines()
+    assert '| FastAPI + broadcaster | Django Channels | python-socketio | Litestar | ours vs best peer |' in lines[0]
+    assert ('| echo msgs/s (p50 ms) | 10,000 (-) | - | 9,000 (-) | - | - | 0.90 | - '
+            '| 6,000 (-) | 2,000 (-) | 3,000 (-) | 7,500 (-) | 1.20x (litestar) |') in lines
+    assert ('| broadcast 10k, groups, 2 workers + Redis, p50 / p99 ms | - | - | 200 / - | - | - | - | - '
+            '| failed | 9,000 / - | 3,000 / - | 1,800 / - | 9.00x (litestar) |') in lines
+    assert ('| idle memory KiB/connection (10k) | 20.0 | - | 23.0 | - | - | 1.15 | - '
+            '| 30.0 | 28.0 | 46.0 | 24.0 | 1.04x (litestar) |') in lines

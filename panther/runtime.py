@@ -22,6 +22,7 @@ from panther.frames import wire_frame
 from panther.outbox import text_or_bytes_message
 from panther.registry import Registry
 from panther.serialization import encode_payload
+from panther.sessions import SessionStore
 
 if TYPE_CHECKING:
     from panther.idle import IdleSweeper
@@ -55,6 +56,8 @@ class Runtime:
         # Where the app was built: workers forked from here (gunicorn --preload) share a bus.
         self.built_pid = os.getpid()
         self.share_token = secrets.token_hex(4)
+        #: This worker's ``panther.v1`` sessions (panther.sessions).
+        self.sessions = SessionStore(self)
 
     @property
     def started(self) -> bool:
@@ -178,6 +181,10 @@ class Runtime:
             except Exception:
                 logger.exception('could not leave group %r for %s', name, connection_id)
         return names
+
+    async def sessions_elsewhere(self, connection_id: str) -> Any:
+        """A session of another worker handed over to this one, a refusal reason, or None if there is none."""
+        return None
 
     def deliver(self, raw: bytes) -> None:
         """Called by the bus in the owning worker; never raises into the bus listener."""

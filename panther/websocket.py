@@ -28,6 +28,7 @@ from panther.base_request import BaseRequest
 from panther.connection_ids import new_connection_id
 from panther.outbox import Outbox
 from panther.serialization import encode_payload
+from panther.sessions import PROTOCOL
 from panther.types import Scope
 from panther.websocket_state import WebsocketState, check
 
@@ -79,6 +80,9 @@ class GenericWebsocket(BaseRequest):
     async def receive(self, data: str | bytes) -> None:
         """Called for every incoming message."""
 
+    # ``async def resumed(self)``: optional; called when a ``panther.v1`` client resumes its
+    # session (connect() is not called again). Not defined here so its absence costs nothing.
+
     async def disconnect(self, code: int) -> None:
         """Called exactly once when an accepted connection ends, whoever ended it.
 
@@ -103,7 +107,9 @@ class GenericWebsocket(BaseRequest):
     async def accept(self, subprotocol: str | None = None, headers: dict[str, str] | None = None) -> None:
         """Complete the handshake; ``self.connection_id`` is set from here on.
 
-        ``subprotocol`` is the one chosen from those the client offered;
+        ``subprotocol`` is the one chosen from those the client offered; when
+        it is None and the client offered ``panther.v1``, panther chooses that
+        and the connection becomes a resumable session (docs/sessions.md).
         ``headers`` are extra response headers. Raises ``WebsocketStateError``
         when called twice or after ``close()``.
         """
@@ -113,11 +119,14 @@ class GenericWebsocket(BaseRequest):
         runtime = self._runtime
         if not runtime.started:
             await runtime.start()
+        connection_id = outbox.connection_id = new_connection_id(runtime.worker_id)
+        if subprotocol is None and outbox.offers_session:
+            subprotocol = PROTOCOL  # the client offered a session and the handler chose nothing else
         accepted = await outbox.accept(subprotocol, pairs)
         # Set even when the peer left during the handshake, so disconnect() still runs.
-        self.connection_id = outbox.connection_id = new_connection_id(runtime.worker_id)
+        self.connection_id = connection_id
         if accepted:
-            runtime.registry.add(self.connection_id, outbox)
+            runtime.registry.add(connection_id, outbox.registered())
 
     async def send(self, data: Any = None) -> None:
         """Send ``data``: ``str`` as a text frame, ``bytes`` as binary, anything else as JSON text.
@@ -173,6 +182,16 @@ def open_connection(
     connection._final_groups = None
     connection.connection_id = None
     return connection
+
+
+def rebind_connection(connection: GenericWebsocket, scope: Scope, outbox: Outbox, user: Any) -> None:
+    """Carry a resumed session's handler over to the handshake that resumed it."""
+    variables = connection.path_variables
+    connection._bind(scope)
+    connection.path_variables = variables
+    connection.user = user
+    connection._outbox = outbox
+    connection._final_groups = None
 
 
 def remember_groups(connection: GenericWebsocket, groups: list[str]) -> None:

@@ -26,9 +26,14 @@ from panther.inbound import Inbound
 from panther.log_safety import printable
 from panther.origins import cross_site_refusal, origin_allowed, origin_of, uses_cookies
 from panther.outbox import Outbox, refuse_handshake
+from panther.resume_credentials import read as read_credential
 from panther.runtime import Runtime
+from panther.session_outbox import SessionOutbox, SessionReceive
+from panther.sessions import (
+    DELIBERATE_CLOSES, EXPIRED, INVALID, PROTOCOL, RESUME_PARAMETER, SEQ_PARAMETER, SessionStore, identity,
+)
 from panther.types import Receive, Scope, Send
-from panther.websocket import GenericWebsocket, open_connection, remember_groups
+from panther.websocket import GenericWebsocket, open_connection, rebind_connection, remember_groups
 from panther.websocket_state import WebsocketState
 
 logger = logging.getLogger('panther')
@@ -115,7 +120,12 @@ class WebsocketEndpoint:
         self, scope: Scope, receive: Receive, send: Send, raw: dict[str, str], runtime: Runtime
     ) -> None:
         limits = runtime.limits
-        outbox = Outbox(send, scope, limits.send_queue_size, limits.close_timeout, limits.direct_write)
+        outbox: Outbox
+        if limits.resume_window and PROTOCOL in (scope.get('subprotocols') or ()):
+            outbox = SessionOutbox(send, scope, limits.send_queue_size, limits.close_timeout, limits.direct_write,
+                                   runtime.sessions)
+        else:
+            outbox = Outbox(send, scope, limits.send_queue_size, limits.close_timeout, limits.direct_write)
         connection = open_connection(self.cls, scope, outbox, runtime)
         try:
             kwargs = self.plan.convert(raw)
@@ -136,6 +146,11 @@ class WebsocketEndpoint:
         if refusal is not None:
             await outbox.refuse(*refusal)
             return
+        if isinstance(outbox, SessionOutbox):
+            if RESUME_PARAMETER in connection.query_params and await self._resume(
+                    connection, outbox, receive, runtime):
+                return
+            outbox.pending = scope['path'], identity(connection.user), connection
 
         # What disconnect() hears if the task is cancelled: servers do that when their
         # shutdown timeout runs out (uvicorn's --timeout-graceful-shutdown), so "going away".
@@ -160,6 +175,63 @@ class WebsocketEndpoint:
             # Also when the task is cancelled: disconnect() runs and the registry forgets it.
             await self._finish(connection, outbox, code, runtime)
 
+    async def _resume(
+        self, connection: GenericWebsocket, outbox: SessionOutbox, receive: Receive, runtime: Runtime
+    ) -> bool:
+        """Resume the session this handshake names; False (with ``outbox.lost`` set) to open a new one instead."""
+        store: SessionStore = outbox.store
+        params = connection.query_params
+        found = read_credential(store.key, params[RESUME_PARAMETER])
+        if found is None:
+            outbox.lost = INVALID
+            return False
+        connection_id, nonce = found
+        try:
+            seq = int(params.get(SEQ_PARAMETER) or 0)
+        except ValueError:
+            seq = -1
+        session = store.sessions.get(connection_id)
+        if session is None:
+            session = await runtime.sessions_elsewhere(connection_id)
+            if isinstance(session, str):
+                outbox.lost = session
+                return False
+            if session is None:
+                outbox.lost = store.ending(connection_id) or EXPIRED
+                return False
+        reason = store.check(session, nonce, seq, connection.path, identity(connection.user))
+        if reason is not None:
+            logger.info('resume of session %s refused: %s', connection_id, reason)
+            outbox.lost = reason
+            return False
+        store.renew(session, nonce)
+        old = session.outbox
+        if old is not None:
+            # The old connection is still open here (a half-open TCP connection): this resume takes over.
+            old.superseded = True
+            session.outbox = None
+            old.close_soon(status.WS_1008_POLICY_VIOLATION, 'session resumed on another connection')
+        session.stop_clock()
+        handler = session.handler
+        rebind_connection(handler, connection.scope, outbox, connection.user)
+        if not await outbox.accept_resumed(session, seq):
+            session.detach(session.drop_code)
+            return True
+        runtime.registry.add(connection_id, session)
+        code = status.WS_1001_GOING_AWAY
+        try:
+            hook = getattr(handler, 'resumed', None)
+            if hook is not None:
+                try:
+                    await hook()
+                except Exception:
+                    logger.exception('%s.resumed() raised; connection closed with 1011', self.cls.__qualname__)
+                    await self._crash(outbox)
+            code = await self._serve(handler, outbox, receive, runtime)
+        finally:
+            await self._finish(handler, outbox, code, runtime)
+        return True
+
     async def _serve(self, connection: GenericWebsocket, outbox: Outbox, receive: Receive, runtime: Runtime) -> int:
         """Run the receive loop until the connection ends; returns the close code.
 
@@ -175,6 +247,8 @@ class WebsocketEndpoint:
                 if sweeper is None:
                     sweeper = runtime.idle = IdleSweeper(limits.idle_timeout)
                 sweeper.watch(inbound)
+        if outbox.session is not None:
+            receive = SessionReceive(receive, outbox)  # type: ignore[arg-type]
         try:
             return await self._receive_loop(connection, outbox, receive, limits.max_message_size)
         except asyncio.CancelledError:
@@ -284,6 +358,15 @@ class WebsocketEndpoint:
     async def _finish(self, connection: GenericWebsocket, outbox: Outbox, code: int, runtime: Runtime) -> None:
         """Forget the connection and run ``disconnect`` once, however it ended."""
         outbox.finish()
+        session = outbox.session
+        if session is not None:
+            if outbox.superseded or session.ended:  # type: ignore[attr-defined]
+                return
+            if outbox.close_code is None and code not in DELIBERATE_CLOSES:
+                session.detach(code)  # the client may come back within WS_RESUME_WINDOW
+                return
+            await runtime.sessions.end(session, code, None)
+            return
         connection_id = connection.connection_id
         if connection_id is None:
             return

@@ -165,7 +165,7 @@ class Client:
                     return
                 except InvalidHandshake:
                     raise  # refused by authentication or permissions: retrying will not help
-                except (OSError, ConnectionClosed, asyncio.TimeoutError) as exc:
+                except (TimeoutError, OSError, ConnectionClosed) as exc:
                     logger.debug('reconnect attempt %d failed: %r', attempt, exc)
 
     def _resumable(self, exc: ConnectionClosed) -> bool:

@@ -30,7 +30,14 @@ from panther.resume_credentials import read as read_credential
 from panther.runtime import Runtime
 from panther.session_outbox import SessionOutbox, SessionReceive
 from panther.sessions import (
-    DELIBERATE_CLOSES, EXPIRED, INVALID, PROTOCOL, RESUME_PARAMETER, SEQ_PARAMETER, SessionStore, identity,
+    DELIBERATE_CLOSES,
+    EXPIRED,
+    INVALID,
+    PROTOCOL,
+    RESUME_PARAMETER,
+    SEQ_PARAMETER,
+    SessionStore,
+    identity,
 )
 from panther.types import Receive, Scope, Send
 from panther.websocket import GenericWebsocket, open_connection, rebind_connection, remember_groups

@@ -165,12 +165,24 @@ class Runtime:
         return self.registry.members(name) + await self._bus().group_members(name)
 
     async def join(self, name: str, connection_id: str) -> None:
-        if self.registry.join(name, connection_id):
+        relays = self.sessions.relays
+        if relays and connection_id in relays:
+            self.sessions.handover.join(relays[connection_id], name, True)  # memberships live at its home
+        elif self.registry.join(name, connection_id):
             await self._bus().group_add(name, connection_id)
 
     async def leave(self, name: str, connection_id: str) -> None:
-        if self.registry.discard(name, connection_id):
+        relays = self.sessions.relays
+        if relays and connection_id in relays:
+            self.sessions.handover.join(relays[connection_id], name, False)
+        elif self.registry.discard(name, connection_id):
             await self._bus().group_discard(name, connection_id)
+
+    def groups_of(self, connection_id: str) -> frozenset[str]:
+        relays = self.sessions.relays
+        if relays and connection_id in relays:
+            return frozenset(relays[connection_id].groups)
+        return self.registry.groups_of(connection_id)
 
     async def forget(self, connection_id: str) -> list[str]:
         """A connection ended: drop it and its memberships here and on the bus; returns its groups."""
@@ -181,10 +193,6 @@ class Runtime:
             except Exception:
                 logger.exception('could not leave group %r for %s', name, connection_id)
         return names
-
-    async def sessions_elsewhere(self, connection_id: str) -> Any:
-        """A session of another worker handed over to this one, a refusal reason, or None if there is none."""
-        return None
 
     def deliver(self, raw: bytes) -> None:
         """Called by the bus in the owning worker; never raises into the bus listener."""
@@ -200,6 +208,9 @@ class Runtime:
             return
         outbox = self.registry.connections.get(message.target)
         if outbox is None:
+            if kind == envelope.SESSION:  # its target is '': never a live connection
+                self.sessions.handover.deliver(raw)
+                return
             logger.debug('bus message for %s dropped: no such live connection', message.target)
         elif kind == envelope.CLOSE:
             outbox.close_soon(message.code, message.payload)  # type: ignore[arg-type]

@@ -4,8 +4,10 @@ A plain client never meets this class: the endpoint builds it only for a
 handshake that offers ``panther.v1`` while sessions are on, so the plain path
 pays nothing. Until the handler accepts with ``panther.v1`` (panther's choice
 when ``accept()`` names no subprotocol) it behaves exactly as an
-:class:`~panther.outbox.Outbox`; from then on every application message goes
-through its :class:`~panther.sessions.Session`, which numbers and keeps it.
+:class:`~panther.outbox.Outbox`. From then on it carries a session: a
+:class:`~panther.sessions.Session` of this worker, which numbers and keeps every
+message, or a :class:`~panther.session_handover.Relay` of a session whose home is
+another worker, which numbers them there.
 """
 
 from __future__ import annotations
@@ -14,17 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from panther.frames import wire_frame
 from panther.outbox import CONNECTING, OPEN, Outbox
-from panther.serialization import dumps_text
 from panther.sessions import PROTOCOL, Session
 from panther.types import Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
+    from panther.session_handover import Relay
     from panther.sessions import SessionStore
     from panther.websocket import GenericWebsocket
-
-
-def _control(message: dict[str, Any]) -> str:
-    return dumps_text(message)
 
 
 class SessionOutbox(Outbox):
@@ -38,7 +36,7 @@ class SessionOutbox(Outbox):
                  store: SessionStore) -> None:
         super().__init__(send, scope, queue_size, close_timeout, direct)
         self.store = store
-        self.session: Session | None = None
+        self.session: Session | Relay | None = None
         #: Why the resume this handshake asked for was refused (``welcome.lost``).
         self.lost: str | None = None
         #: ``(path, user identity, handler)`` of a new session, set by the endpoint before ``connect()``.
@@ -49,6 +47,8 @@ class SessionOutbox(Outbox):
     def registered(self) -> Any:
         return self.session if self.session is not None else self
 
+    # -- handshakes ------------------------------------------------------------------
+
     async def accept(self, subprotocol: str | None, headers: list[tuple[bytes, bytes]]) -> bool:
         if subprotocol != PROTOCOL or self.pending is None:
             return await super().accept(subprotocol, headers)
@@ -57,7 +57,7 @@ class SessionOutbox(Outbox):
         session = self.session = self.store.open(self.connection_id, path, user_key, handler)  # type: ignore[arg-type]
         session.outbox = self
         if accepted:
-            self.push_wire(_control(session.welcome(False, self.lost, 0)))
+            self.push_wire(session.welcome_text(False, self.lost, 0))
         return accepted
 
     async def accept_resumed(self, session: Session, seq: int) -> bool:
@@ -66,9 +66,24 @@ class SessionOutbox(Outbox):
         self.connection_id = session.connection_id
         if not await super().accept(PROTOCOL, []):
             return False
+        session.lease += 1
         session.outbox = self
-        self.push_all([_control(session.welcome(True, None, seq)), *session.after(seq)])
+        self.push_all([session.welcome_text(True, None, seq), *session.after(seq)])
         return True
+
+    async def accept_relayed(self, relay: Relay) -> bool:
+        """Complete a handshake that carries ``relay`` (a session of another worker)."""
+        self.session = relay
+        self.connection_id = relay.connection_id
+        if not await super().accept(PROTOCOL, []):
+            return False
+        relay.attach(self)
+        return True
+
+    def supersede(self) -> None:
+        """A resume on another connection took the session over: close this one, keep the session."""
+        self.superseded = True
+        self.close_soon(1008, 'session resumed on another connection')
 
     # -- the handler's sends -------------------------------------------------------
 
@@ -76,31 +91,31 @@ class SessionOutbox(Outbox):
         session = self.session
         if session is None:
             return super().write_now(payload)
-        sink = self._sink
-        if (session.outbox is not self or sink is None or self.state is not OPEN or self._busy
-                or self._writer is not None or self._queue):
-            return False
-        frame = session.number(payload)
-        if not sink.write_frame(wire_frame(frame)):
-            super().push(frame)
-        return True
+        return session.write_now(self, payload)
 
     async def send(self, payload: str | bytes) -> None:
         session = self.session
         if session is None or self.state is CONNECTING or self.closed_by_handler:
             await super().send(payload)
-        elif session.outbox is self and self.state is OPEN:
-            await super().send(session.number(payload))
-        elif self.close_code is None:
-            # The connection dropped (or a resume took over): the session keeps it for the client.
-            session.push(payload)
         else:
-            await super().send(payload)  # closing on this side: the session ends, dropped as on any connection
+            await session.send(self, payload)
 
-    # -- the session's writes --------------------------------------------------------
+    # -- what the session writes ----------------------------------------------------------
+
+    def can_write_now(self) -> bool:
+        return (self._sink is not None and self.state is OPEN and not self._busy and self._writer is None
+                and not self._queue)
+
+    def write_numbered(self, payload: str | bytes) -> None:
+        """Write through the frame sink (the caller checked :meth:`can_write_now`), else queue."""
+        if not self._sink.write_frame(wire_frame(payload)):  # type: ignore[union-attr]
+            super().push(payload)
+
+    async def send_numbered(self, payload: str | bytes) -> None:
+        await super().send(payload)
 
     def push_wire(self, payload: str | bytes) -> None:
-        """Write a ready frame payload (numbered already, or a control message)."""
+        """Write a ready frame payload (numbered already, or a control message), never waiting."""
         super().push(payload)
 
 
@@ -115,13 +130,14 @@ class SessionReceive:
 
     async def __call__(self) -> Message:
         receive = self._receive
+        outbox = self._outbox
         while True:
             message = await receive()
             if message['type'] != 'websocket.receive':
                 return message
-            session = self._outbox.session
-            if session is not None and session.previous is not None and session.outbox is self._outbox:
-                session.previous = None  # the client speaks on this connection: it has the new credential
+            session = outbox.session
+            if session is not None:
+                session.heard(outbox)
             text = message.get('text')
             if text is None:
                 return message

@@ -28,9 +28,14 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from panther import resume_credentials
+from panther.serialization import dumps_text
+from panther.websocket_state import WebsocketState
+
+OPEN = WebsocketState.OPEN
 
 if TYPE_CHECKING:
     from panther.runtime import Runtime
+    from panther.session_handover import RemoteHolder
     from panther.session_outbox import SessionOutbox
     from panther.websocket import GenericWebsocket
 
@@ -70,7 +75,7 @@ class Session:
     """One ``panther.v1`` session on this worker."""
 
     __slots__ = (
-        'connection_id', 'drop_code', 'ended', 'handler', 'kept', 'limit', 'nonce', 'outbox', 'path',
+        'connection_id', 'drop_code', 'ended', 'handler', 'kept', 'lease', 'limit', 'nonce', 'outbox', 'path',
         'previous', 'seq', 'store', 'timer', 'user_key',
     )
 
@@ -87,10 +92,12 @@ class Session:
         self.nonce = resume_credentials.new_nonce()
         #: The nonce before the last resume, still accepted until the client shows it got the new one.
         self.previous: str | None = None
-        self.outbox: SessionOutbox | None = None
+        self.outbox: SessionOutbox | RemoteHolder | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.drop_code = 1006
         self.ended = False
+        #: Counts the connections that carried the session, so news about an earlier one is ignored.
+        self.lease = 0
 
     # -- what the registry calls (the same surface as an outbox) ------------------
 
@@ -120,6 +127,34 @@ class Session:
             outbox.abandon()
         else:
             self.store.end_soon(self, self.drop_code, None)
+
+    # -- what the carrying connection's SessionOutbox and SessionReceive call ---------
+
+    def write_now(self, outbox: SessionOutbox, payload: str | bytes) -> bool:
+        """The handler's send, written at once through the frame sink if it can be; False: use :meth:`send`."""
+        if self.outbox is not outbox or not outbox.can_write_now():
+            return False
+        outbox.write_numbered(self.number(payload))
+        return True
+
+    async def send(self, outbox: SessionOutbox, payload: str | bytes) -> None:
+        """The handler's send when it cannot be written at once."""
+        if self.outbox is outbox and outbox.state is OPEN:
+            await outbox.send_numbered(self.number(payload))
+        elif outbox.close_code is None:
+            self.push(payload)  # the connection dropped, or a resume took over: kept for the client
+        # else closing on this side: the session ends, the message is dropped as on any connection
+
+    def heard(self, outbox: SessionOutbox) -> None:
+        """The client spoke on ``outbox``: it holds the credential of its latest welcome."""
+        if self.previous is not None and self.outbox is outbox:
+            self.previous = None
+
+    async def connection_ended(self, outbox: SessionOutbox, code: int, deliberate: bool) -> None:
+        if deliberate:
+            await self.store.end(self, code, None)
+        else:
+            self.detach(code)  # the client may come back within WS_RESUME_WINDOW
 
     # -- numbering ---------------------------------------------------------------
 
@@ -157,10 +192,11 @@ class Session:
     def credential(self) -> str:
         return resume_credentials.issue(self.store.key, self.connection_id, self.nonce)
 
-    def welcome(self, resumed: bool, lost: str | None, seq: int) -> dict[str, Any]:
-        return {'type': 'welcome', 'version': 1, 'connection_id': self.connection_id,
-                'resume': self.credential(), 'window': self.store.window, 'buffer': self.limit,
-                'seq': seq, 'resumed': resumed, 'lost': lost}
+    def welcome_text(self, resumed: bool, lost: str | None, seq: int) -> str:
+        """The ``welcome`` control frame (docs/protocol.md section 2)."""
+        return dumps_text({'type': 'welcome', 'version': 1, 'connection_id': self.connection_id,
+                           'resume': self.credential(), 'window': self.store.window, 'buffer': self.limit,
+                           'seq': seq, 'resumed': resumed, 'lost': lost})
 
     # -- attach / detach -----------------------------------------------------------------
 
@@ -187,8 +223,13 @@ class SessionStore:
     """This worker's sessions, and why recent ones ended."""
 
     def __init__(self, runtime: Runtime) -> None:
+        from panther.session_handover import Handover
+
         self.runtime = runtime
         self.sessions: dict[str, Session] = {}
+        self.handover = Handover(self)
+        #: Sessions of other workers carried by connections of this one (panther.session_handover).
+        self.relays = self.handover.relays
         self._endings: dict[str, tuple[str, float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 

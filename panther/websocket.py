@@ -168,7 +168,7 @@ class GenericWebsocket(BaseRequest):
             return self._final_groups
         if self.connection_id is None:
             return frozenset()
-        return self._runtime.registry.groups_of(self.connection_id)
+        return self._runtime.groups_of(self.connection_id)
 
 
 def open_connection(

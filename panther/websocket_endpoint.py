@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from panther import status
+from panther.connection_ids import owner_of
 from panther.converters import ArgumentPlan, PathVariableError, build_plan
 from panther.exceptions import APIError, AuthenticationAPIError, ConfigError
 from panther.guards import Guard, as_guard, as_guards, guard_name, static_attr
@@ -28,6 +29,7 @@ from panther.origins import cross_site_refusal, origin_allowed, origin_of, uses_
 from panther.outbox import Outbox, refuse_handshake
 from panther.resume_credentials import read as read_credential
 from panther.runtime import Runtime
+from panther.session_handover import Relay
 from panther.session_outbox import SessionOutbox, SessionReceive
 from panther.sessions import (
     DELIBERATE_CLOSES,
@@ -199,13 +201,17 @@ class WebsocketEndpoint:
             seq = -1
         session = store.sessions.get(connection_id)
         if session is None:
-            session = await runtime.sessions_elsewhere(connection_id)
-            if isinstance(session, str):
-                outbox.lost = session
-                return False
-            if session is None:
+            home = owner_of(connection_id)
+            if home is None or home == runtime.worker_id:
                 outbox.lost = store.ending(connection_id) or EXPIRED
                 return False
+            relay = await store.handover.request(home, connection_id, nonce, seq, connection.path, connection.user)
+            if isinstance(relay, str):
+                logger.info('resume of session %s refused by its worker: %s', connection_id, relay)
+                outbox.lost = relay
+                return False
+            await self._carry(connection, outbox, relay, receive, runtime)
+            return True
         reason = store.check(session, nonce, seq, connection.path, identity(connection.user))
         if reason is not None:
             logger.info('resume of session %s refused: %s', connection_id, reason)
@@ -214,10 +220,10 @@ class WebsocketEndpoint:
         store.renew(session, nonce)
         old = session.outbox
         if old is not None:
-            # The old connection is still open here (a half-open TCP connection): this resume takes over.
-            old.superseded = True
+            # The old connection is still open (a half-open TCP connection, here or on another
+            # worker): this resume takes over.
             session.outbox = None
-            old.close_soon(status.WS_1008_POLICY_VIOLATION, 'session resumed on another connection')
+            old.supersede()
         session.stop_clock()
         handler = session.handler
         rebind_connection(handler, connection.scope, outbox, connection.user)
@@ -227,17 +233,36 @@ class WebsocketEndpoint:
         runtime.registry.add(connection_id, session)
         code = status.WS_1001_GOING_AWAY
         try:
-            hook = getattr(handler, 'resumed', None)
-            if hook is not None:
-                try:
-                    await hook()
-                except Exception:
-                    logger.exception('%s.resumed() raised; connection closed with 1011', self.cls.__qualname__)
-                    await self._crash(outbox)
+            await self._resumed(handler, outbox)
             code = await self._serve(handler, outbox, receive, runtime)
         finally:
             await self._finish(handler, outbox, code, runtime)
         return True
+
+    async def _carry(
+        self, connection: GenericWebsocket, outbox: SessionOutbox, relay: Relay, receive: Receive, runtime: Runtime
+    ) -> None:
+        """Serve a connection that resumed a session of another worker (panther.session_handover)."""
+        connection.connection_id = relay.connection_id
+        if not await outbox.accept_relayed(relay):
+            await relay.connection_ended(outbox, status.WS_1006_ABNORMAL_CLOSURE, False)
+            return
+        code = status.WS_1001_GOING_AWAY
+        try:
+            await self._resumed(connection, outbox)
+            code = await self._serve(connection, outbox, receive, runtime)
+        finally:
+            await self._finish(connection, outbox, code, runtime)
+
+    async def _resumed(self, connection: GenericWebsocket, outbox: Outbox) -> None:
+        hook = getattr(connection, 'resumed', None)
+        if hook is None:
+            return
+        try:
+            await hook()
+        except Exception:
+            logger.exception('%s.resumed() raised; connection closed with 1011', self.cls.__qualname__)
+            await self._crash(outbox)
 
     async def _serve(self, connection: GenericWebsocket, outbox: Outbox, receive: Receive, runtime: Runtime) -> int:
         """Run the receive loop until the connection ends; returns the close code.
@@ -368,11 +393,9 @@ class WebsocketEndpoint:
         session = outbox.session
         if session is not None:
             if outbox.superseded or session.ended:  # type: ignore[attr-defined]
-                return
-            if outbox.close_code is None and code not in DELIBERATE_CLOSES:
-                session.detach(code)  # the client may come back within WS_RESUME_WINDOW
-                return
-            await runtime.sessions.end(session, code, None)
+                return  # a resume on another connection carries the session on
+            deliberate = outbox.close_code is not None or code in DELIBERATE_CLOSES
+            await session.connection_ended(outbox, code, deliberate)  # type: ignore[arg-type]
             return
         connection_id = connection.connection_id
         if connection_id is None:

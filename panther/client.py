@@ -39,7 +39,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from panther.serialization import encode_payload
 
@@ -163,9 +163,11 @@ class Client:
                 try:
                     await self._open(resume=resume)
                     return
-                except InvalidHandshake:
-                    raise  # refused by authentication or permissions: retrying will not help
-                except (TimeoutError, OSError, ConnectionClosed) as exc:
+                except InvalidStatus as exc:
+                    if exc.response.status_code < 500:
+                        raise  # refused by authentication or permissions: retrying will not help
+                    logger.debug('reconnect attempt %d refused: %r', attempt, exc)
+                except (TimeoutError, OSError, ConnectionClosed, InvalidHandshake) as exc:
                     logger.debug('reconnect attempt %d failed: %r', attempt, exc)
 
     def _resumable(self, exc: ConnectionClosed) -> bool:

@@ -101,7 +101,10 @@ class Runtime:
             await self.idle.stop()
             self.idle = None
         for outbox in list(self.registry.connections.values()):
-            outbox.close_soon(code, reason)
+            outbox.close_soon(code, reason)  # a detached session (panther.sessions) ends here
+        for relay in list(self.sessions.relays.values()):
+            if relay.outbox is not None:
+                relay.outbox.close_soon(code, reason)
         # Polling keeps the registry free of shutdown bookkeeping on the hot path.
         while self.registry.connections and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.02)

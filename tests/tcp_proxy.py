@@ -18,6 +18,8 @@ class TcpProxy:
         self.host = host
         self.port = 0
         self.connections = 0
+        #: While True, new connections are dropped at once (the network is down).
+        self.down = False
         self.choose: Callable[[int], int] = lambda n: upstreams[n % len(upstreams)]
         self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._server: asyncio.Server | None = None
@@ -49,6 +51,9 @@ class TcpProxy:
         return len(pairs)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.down:
+            writer.transport.abort()
+            return
         port = self.choose(self.connections)
         self.connections += 1
         try:

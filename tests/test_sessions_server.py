@@ -204,10 +204,11 @@ async def test_forged_and_replayed_credentials_are_refused(short_lived):
 
 async def test_python_client_raises_session_lost_once_then_goes_on(short_lived):
     async with TcpProxy([short_lived.port]) as proxy:
-        async with connect(proxy.url('ws/s/?user=alice'), backoff=2.5, max_backoff=2.5) as ws:
+        async with connect(proxy.url('ws/s/?user=alice'), backoff=0.05, max_backoff=0.2) as ws:
             old = ws.connection_id
-            ws.backoff = 2.5  # wait past the 1.5 s window before reconnecting
+            proxy.down = True  # the network stays down past the 1.5 s window
             proxy.cut()
+            asyncio.get_running_loop().call_later(2.0, setattr, proxy, 'down', False)
             with pytest.raises(SessionLost) as lost:
                 await ws.recv()
             assert lost.value.reason == 'expired' and lost.value.old_connection_id == old

@@ -183,7 +183,7 @@ async def test_resume_as_another_user_is_refused_and_the_owner_still_resumes(sho
 async def test_forged_and_replayed_credentials_are_refused(short_lived):
     async with TcpProxy([short_lived.port]) as proxy:
         welcome = await _dropped(proxy)
-        connection_id, nonce, mac = welcome['resume'].split('.')
+        connection_id, _nonce, mac = welcome['resume'].split('.')
         forged = f'{connection_id}.{"0" * 32}.{mac}'
         ws, refused = await _open(_resume_url(proxy, 'alice', forged, 1))
         await ws.close()

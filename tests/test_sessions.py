@@ -202,7 +202,7 @@ async def test_session_outbox_without_panther_v1_is_plain():
 
 
 async def test_a_dropped_connection_keeps_the_handlers_sends_for_the_resume():
-    outbox, wire, store = await _session_outbox(False)
+    outbox, _wire, store = await _session_outbox(False)
     session = store.sessions[ID]
     outbox.ended(1006)
     session.detach(1006)

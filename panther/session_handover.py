@@ -21,7 +21,7 @@ What survives what: the holder may die (the client resumes again, anywhere);
 home must live. Without Redis, home dying ends its sessions (as it ends its
 plain connections); see docs/sessions.md.
 
-Envelopes start with ``Z`` (``panther.envelope.SESSION``), then the kind, then
+Envelopes start with ``R`` (``panther.envelope.SESSION``), then the kind, then
 JSON, except the frames (``F``/``f`` + id + lease as 8 bytes + the payload).
 """
 

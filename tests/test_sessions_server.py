@@ -217,6 +217,18 @@ async def test_python_client_raises_session_lost_once_then_goes_on(short_lived):
             assert await ws.recv() == 'again'
 
 
+async def test_a_close_by_the_server_ends_the_session_once(short_lived):
+    async with TcpProxy([short_lived.port]) as proxy:
+        async with connect(proxy.url('ws/s/?user=alice')) as ws:
+            await ws.send('close')
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd.code == 4001  # not resumed: the server ended the session
+            assert ws.resumes == 0
+    disconnects = wait_for_lines(short_lived.hooks, 'disconnect', ws.connection_id)
+    assert [line[2] for line in disconnects] == ['4001']
+
+
 async def test_plain_client_sees_no_subprotocol_and_plain_frames(short_lived):
     async with websockets.connect(f'{short_lived.ws}/ws/s/?user=alice') as ws:
         assert ws.subprotocol is None

@@ -48,6 +48,8 @@ class SessionWebsocket(GenericWebsocket):
     async def receive(self, data):
         if data == 'pid':
             await self.send(f'pid:{os.getpid()}')
+        elif data == 'close':
+            await self.close(4001, 'asked to')
         elif data == 'groups':
             await self.send(f'groups:{",".join(sorted(self.groups))}')
         else:

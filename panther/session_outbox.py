@@ -116,6 +116,10 @@ class SessionOutbox(Outbox):
 
     def push_wire(self, payload: str | bytes) -> None:
         """Write a ready frame payload (numbered already, or a control message), never waiting."""
+        sink = self._sink
+        if (sink is not None and self.state is OPEN and not self._busy and self._writer is None and not self._queue
+                and sink.write_frame(wire_frame(payload))):
+            return  # a group send's common case: no ASGI message built for this member
         super().push(payload)
 
 

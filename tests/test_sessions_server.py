@@ -124,14 +124,13 @@ async def test_shutdown_ends_detached_and_live_sessions_once(tmp_path):
     log = tmp_path / 'hooks.log'
     with serve(APP, cwd=ROOT, env=_env(log)) as server:
         async with TcpProxy([server.port]) as proxy:
-            dropped, _ = await _open(proxy.url('ws/s/?user=alice'))
+            _, dropped = await _open(proxy.url('ws/s/?user=alice'))
             proxy.cut()
             live, live_welcome = await _open(f'{server.ws}/ws/s/?user=bob')
             await asyncio.sleep(0.3)
-            dropped_id = (log_lines(log, 'connect', '') or [[]])[0][1]
             server.stop()
             await live.close()
-    assert len(log_lines(log, 'disconnect', dropped_id)) == 1
+    assert len(log_lines(log, 'disconnect', dropped['connection_id'])) == 1
     assert len(log_lines(log, 'disconnect', live_welcome['connection_id'])) == 1
 
 

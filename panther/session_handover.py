@@ -14,7 +14,9 @@ only relays them to its socket, in order. The holder sends what its handler
 sends to home as ordinary sends (home numbers them), the client's
 acknowledgements (``A``), group joins (``J``), and how the connection ended
 (``D``: home then detaches or ends the session). Home closes a relayed
-connection with ``X``. Every attachment has a *lease* number, so a late
+connection with ``X``, hands it to a newer connection with ``Y``, and asks now
+and then whether the holder still carries it (``P``, answered ``Q``): a holder
+silent twice (killed) is taken for gone and the session detached. Every attachment has a *lease* number, so a late
 message about an earlier connection of the session is ignored.
 
 What survives what: the holder may die (the client resumes again, anywhere);
@@ -101,6 +103,29 @@ class RemoteHolder:
         self.session = session
         self.worker_id = worker_id
         self.lease = lease
+        # The holder may die without a word (SIGKILL): it is asked now and then whether it still
+        # carries the session, and one that stays silent twice is taken for gone.
+        self.answered = True
+        self.silent = 0
+        self._probe_later()
+
+    def _probe_later(self) -> None:
+        interval = max(1.0, min(10.0, self.handover.store.window / 3))
+        asyncio.get_running_loop().call_later(interval, self._probe)
+
+    def _probe(self) -> None:
+        session = self.session
+        if session.outbox is not self or session.ended:
+            return
+        self.silent = 0 if self.answered else self.silent + 1
+        if self.silent >= 2:
+            logger.info('session %s: worker %s carrying it does not answer; detached', session.connection_id,
+                        self.worker_id)
+            session.detach(1006)
+            return
+        self.answered = False
+        self._put(_json(b'P', {'id': session.connection_id, 'lease': self.lease}))
+        self._probe_later()
 
     def _put(self, raw: bytes) -> None:
         self.handover.sender(self.worker_id).put(raw)
@@ -266,6 +291,10 @@ class Handover:
             future = self._waiting.get(body['ticket'])
             if future is not None and not future.done():
                 future.set_result(body['reason'])
+        elif kind == b'P':
+            relay = self.relays.get(body['id'])
+            if relay is not None and relay.lease == body['lease']:
+                relay._put(_json(b'Q', body))
         elif kind in (b'X', b'Y'):
             relay = self.relays.get(body['id'])
             if relay is None or relay.lease != body['lease']:
@@ -322,8 +351,10 @@ class Handover:
 
     def _home_message(self, kind: bytes, body: dict[str, Any]) -> None:
         session = self.store.sessions.get(body['id'])
-        if session is None or self._holder(session, body) is None:
+        holder = None if session is None else self._holder(session, body)
+        if holder is None:
             return  # about an earlier connection of the session, or one that has ended
+        holder.answered = True
         if kind == b'A':
             session.previous = None
             if body['seq'] >= 0:

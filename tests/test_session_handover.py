@@ -10,6 +10,7 @@ worker: the resume is refused as ``unavailable``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from panther import session_handover
@@ -46,8 +47,10 @@ class Carrier:
         self.frames.append(payload)
 
 
-async def _runtime(backend: Backend) -> Runtime:
-    runtime = Runtime(Limits.from_config(Config()), Config())
+async def _runtime(backend: Backend, window: float = 30.0) -> Runtime:
+    config = Config()
+    config.WS_RESUME_WINDOW = window
+    runtime = Runtime(Limits.from_config(config), config)
     worker = await backend.worker(deliver=lambda raw: runtime.deliver(raw))
     runtime.worker_id, runtime.bus = worker.id, worker.bus
     return runtime
@@ -98,3 +101,24 @@ async def test_a_resume_on_another_worker_is_relayed_through_home(bus_backend: B
     assert not holder.sessions.relays
     await home.sessions.end(session, 1000, None)
     assert handler.codes == [1000]
+
+
+async def test_a_holder_that_dies_silently_is_taken_for_gone(bus_backend: Backend, monkeypatch):
+    monkeypatch.setattr(session_handover, 'ANSWER_TIMEOUT', 0.5 if not bus_backend.shares else 5.0)
+    home, holder = await _runtime(bus_backend, window=3.0), await _runtime(bus_backend, window=3.0)
+    connection_id = new_connection_id(home.worker_id)
+    session = home.sessions.open(connection_id, '/ws/', '', Handler())  # type: ignore[arg-type]
+    session.detach(1006)
+    relay = await holder.sessions.handover.request(home.worker_id, connection_id, session.nonce, 0, '/ws/', None)
+    if not bus_backend.shares:
+        assert relay == UNAVAILABLE
+        session.stop_clock()
+        return
+    assert isinstance(relay, Relay)
+    await until(lambda: session.timer is None and session.outbox is not None)
+    await asyncio.sleep(1.5)
+    assert session.outbox is not None  # a live holder answers the probes
+    holder.sessions.relays.clear()  # the holder no longer knows the session: as if it had died
+    assert await until(lambda: session.outbox is None, timeout=6.0)
+    assert session.timer is not None  # detached: the window runs from here
+    session.stop_clock()

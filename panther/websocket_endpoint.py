@@ -89,8 +89,8 @@ class WebsocketEndpoint:
         self.permissions = as_guards(static_attr(cls, 'permissions'), where=f'{name}.permissions')
         self.plan: ArgumentPlan = build_plan(cls.connect, variables, owner=f'{name}.connect()', skip=('self',))
         self.model = _typed_model(cls)
-        for hook in ('connect', 'receive', 'disconnect'):
-            if not inspect.iscoroutinefunction(getattr(cls, hook)):
+        for hook in ('connect', 'receive', 'disconnect', 'resumed'):
+            if hasattr(cls, hook) and not inspect.iscoroutinefunction(getattr(cls, hook)):
                 raise ConfigError('URLS', f'{name}.{hook}() must be "async def"')
 
     def auth_sources(self) -> list[tuple[str, Guard]]:
@@ -189,6 +189,8 @@ class WebsocketEndpoint:
     ) -> bool:
         """Resume the session this handshake names; False (with ``outbox.lost`` set) to open a new one instead."""
         store: SessionStore = outbox.store
+        if not runtime.started:
+            await runtime.start()  # no lifespan: the bus is needed to reach the session's worker
         params = connection.query_params
         found = read_credential(store.key, params[RESUME_PARAMETER])
         if found is None:

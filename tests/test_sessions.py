@@ -289,3 +289,15 @@ async def test_who_gets_a_session(window, chosen, offered, session):
         else:
             await ws.send('hi')
             assert await ws.receive_text() == 'hi'
+
+
+def test_a_sync_resumed_hook_is_a_start_up_error():
+    from panther import Panther
+    from panther.websocket import GenericWebsocket
+
+    class Sync(GenericWebsocket):
+        def resumed(self):
+            pass
+
+    with pytest.raises(ConfigError, match=r'Sync.resumed\(\) must be "async def"'):
+        Panther('session_configs', configs=_configs(URLS={'ws/': Sync}))

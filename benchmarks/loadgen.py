@@ -32,6 +32,9 @@ from urllib.parse import urlsplit, urlunsplit
 from picows import WSListener, WSMsgType, ws_connect
 
 CONNECT_TIMEOUT = 30.0
+#: ``--session``: every connection offers ``panther.v1`` and speaks it (docs/protocol.md).
+SESSION = False
+ACK_EVERY = 64  # a session client acknowledges after this many messages
 DRAIN_TIMEOUT = 10.0
 PAUSE_TIMEOUT = 120.0
 
@@ -129,6 +132,8 @@ class Conn(WSListener):
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.sent_at = 0
         self.first.add_done_callback(_mark_retrieved)
+        self.session = SESSION
+        self.seq = 0
 
     def on_ws_connected(self, transport) -> None:
         self.transport = transport
@@ -139,6 +144,16 @@ class Conn(WSListener):
             payload = frame.get_payload_as_bytes()
             if frame.rsv1:
                 payload = self.deflate.decompress(payload)
+            if self.session:
+                if kind is WSMsgType.TEXT:
+                    if payload[:1] == b'{':
+                        return  # the welcome: a control frame
+                    payload = payload[payload.index(b':') + 1:]
+                else:
+                    payload = payload[8:]
+                self.seq += 1
+                if self.seq % ACK_EVERY == 0:
+                    transport.send(WSMsgType.TEXT, b'A%d' % self.seq)
             self.deliver(payload)
         elif kind is WSMsgType.CLOSE and not transport.is_close_frame_sent:
             # Reply and let the server drop TCP first (RFC 6455 section 7.1.1), so the
@@ -159,6 +174,8 @@ class Conn(WSListener):
             self.closed.set_result(None)
 
     def send_text(self, payload: bytes) -> None:
+        if self.session:
+            payload = b'D' + payload
         if self.deflate is None:
             self.transport.send(WSMsgType.TEXT, payload)
         else:
@@ -267,8 +284,12 @@ async def open_one(url: str, deflate: bool = False) -> Conn:
         url,
         websocket_handshake_timeout=CONNECT_TIMEOUT,
         local_addr=(next(SOURCES), 0),
-        extra_headers={'Sec-WebSocket-Extensions': Deflate.OFFER} if deflate else None,
+        extra_headers={**({'Sec-WebSocket-Extensions': Deflate.OFFER} if deflate else {}),
+                       **({'Sec-WebSocket-Protocol': 'panther.v1'} if SESSION else {})} or None,
     )
+    if SESSION and transport.response.headers.get('Sec-WebSocket-Protocol') != 'panther.v1':
+        transport.disconnect()
+        raise RuntimeError('the server did not choose the panther.v1 subprotocol')
     if deflate:
         accepted = transport.response.headers.get('Sec-WebSocket-Extensions', '')
         if not accepted.startswith('permessage-deflate'):
@@ -597,6 +618,13 @@ async def scenario_idle(args) -> dict:
     opened_s = time.perf_counter() - started
     await asyncio.sleep(args.settle)
     await pause('loaded')
+    if args.detach:
+        # Drop every TCP connection without a close frame: the server keeps each session detached.
+        for conn in conns:
+            conn.transport.disconnect(graceful=False)
+        await asyncio.sleep(args.settle)
+        await pause('detached')
+        return {'connections': len(conns), 'open_seconds': opened_s}
     await close_all(conns)
     return {'connections': len(conns), 'open_seconds': opened_s}
 
@@ -685,6 +713,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--gap', type=float, default=0.05, help='pause between rounds (s)')
     parser.add_argument('--settle', type=float, default=2.0)
     parser.add_argument('--concurrency', type=int, default=100)
+    parser.add_argument('--session', action='store_true', help='offer and speak panther.v1 (resumable sessions)')
+    parser.add_argument('--detach', action='store_true',
+                        help='idle: drop the connections after the loaded sample and sample again')
     parser.add_argument(
         '--deflate', action='store_true', help='echo: negotiate permessage-deflate, as browsers do'
     )
@@ -698,6 +729,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def amain(args: argparse.Namespace) -> dict:
+    global SESSION
+    SESSION = args.session
     return await SCENARIOS[args.scenario](args)
 
 

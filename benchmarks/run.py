@@ -797,6 +797,18 @@ def _summary_memory(result: dict) -> dict:
     }
 
 
+def _summary_session_memory(result: dict) -> dict:
+    summary = _summary_memory(result)
+    memory = result.get('server_memory', {})
+    before = memory.get('baseline', {}).get('rss_kib')
+    detached = memory.get('detached', {}).get('rss_kib')
+    connections = result.get('connections') or 0
+    summary['kib_per_detached_session'] = (
+        (detached - before) / connections if before and detached and connections else None
+    )
+    return summary
+
+
 def _summary_handshakes(result: dict) -> dict:
     lat = result.get('latency', {})
     return {
@@ -885,6 +897,15 @@ SCENARIOS = {
         workers=2,
         launcher='panther',
     ),
+    # panther.v1 clients (resumable sessions): compare with echo / broadcast / idle-memory of `ours`
+    'echo-session': Scenario('echo-session', {'panther': 'panther_echo'}, 'msgs_per_s', True, 'msgs/s'),
+    'broadcast-session': Scenario(
+        'broadcast-session', {'groups': 'panther_broadcast_groups'}, 'p50_ms', False, 'ms'
+    ),
+    # sessions, then the same sessions detached (TCP dropped without a close frame)
+    'idle-memory-session': Scenario(
+        'idle-memory-session', {'panther': 'panther_echo'}, 'kib_per_connection', False, 'KiB/conn'
+    ),
 }
 
 def _summary_relay_vs_echo(result: dict) -> dict:
@@ -911,6 +932,9 @@ SUMMARIES = {
     'relay-shared': _summary_throughput,
     'broadcast-redis': _summary_broadcast,
     'broadcast-shared': _summary_broadcast,
+    'echo-session': _summary_throughput,
+    'broadcast-session': _summary_broadcast,
+    'idle-memory-session': _summary_session_memory,
 }
 
 _PEERS = ','.join(PEERS)
@@ -928,16 +952,20 @@ DEFAULT_TARGETS = {
     'relay-shared': 'ours',
     'broadcast-redis': f'ours-groups,{_PEERS}',
     'broadcast-shared': 'ours-groups',
+    'echo-session': 'ours',
+    'broadcast-session': 'ours-groups',
+    'idle-memory-session': 'ours',
 }
 
 
 def loadgen_args(scenario: str, opts: argparse.Namespace, url: str, case: dict) -> list[str]:
-    if scenario in ('echo', 'echo-deflate'):
+    if scenario in ('echo', 'echo-deflate', 'echo-session'):
         return [
             'echo', f'{url}/ws/echo',
             '--connections', str(opts.connections), '--size', str(opts.size),
             '--warmup', str(opts.warmup), '--duration', str(opts.duration),
             *(['--deflate'] if scenario == 'echo-deflate' else []),
+            *(['--session'] if scenario == 'echo-session' else []),
         ]  # fmt: skip
     if scenario == 'relay':
         return [
@@ -964,11 +992,13 @@ def loadgen_args(scenario: str, opts: argparse.Namespace, url: str, case: dict) 
             '--receivers', str(case['receivers']), '--size', str(opts.size),
             '--rounds', str(opts.rounds), '--warmup-rounds', str(opts.warmup_rounds),
             '--round-timeout', str(opts.round_timeout), '--budget', str(opts.budget),
+            *(['--session'] if scenario == 'broadcast-session' else []),
         ]  # fmt: skip
-    if scenario == 'idle-memory':
+    if scenario in ('idle-memory', 'idle-memory-session'):
         return [
             'idle', f'{url}/ws/echo',
             '--connections', str(opts.connections), '--settle', str(opts.settle),
+            *(['--session', '--detach'] if scenario == 'idle-memory-session' else []),
         ]  # fmt: skip
     if scenario == 'handshakes':
         return [
@@ -983,8 +1013,8 @@ def loadgen_timeout(scenario: str, opts: argparse.Namespace, case: dict) -> floa
     if scenario.startswith('broadcast'):
         warmup = opts.warmup_rounds * opts.round_timeout
         return 300 + warmup + opts.budget + 2 * opts.round_timeout
-    if scenario == 'idle-memory':
-        return 300 + opts.settle
+    if scenario in ('idle-memory', 'idle-memory-session'):
+        return 300 + 2 * opts.settle
     if scenario == 'relay-vs-echo':
         return 120 + 2 * opts.rounds * (opts.phase_warmup + opts.phase + 10)
     return 120 + opts.warmup + opts.duration
@@ -1252,11 +1282,15 @@ TABLE_COLUMNS['relay-vs-echo'] = [
 ]
 TABLE_COLUMNS['relay-redis'] = TABLE_COLUMNS['relay-shared'] = TABLE_COLUMNS['relay']
 TABLE_COLUMNS['broadcast-redis'] = TABLE_COLUMNS['broadcast-shared'] = TABLE_COLUMNS['broadcast']
+TABLE_COLUMNS['echo-session'] = TABLE_COLUMNS['echo']
+TABLE_COLUMNS['broadcast-session'] = TABLE_COLUMNS['broadcast']
+TABLE_COLUMNS['idle-memory-session'] = [
+    *TABLE_COLUMNS['idle-memory'], ('kib_per_detached_session', 'KiB/detached', 2)]
 
 
 def print_table(scenario: Scenario, case: dict, runs: dict) -> None:
     columns = TABLE_COLUMNS[scenario.name]
-    cpu_cols = scenario.name != 'idle-memory'
+    cpu_cols = not scenario.name.startswith('idle-memory')
     header = ['target', *(title for _, title, _ in columns)]
     if cpu_cols:
         header += ['srv CPU%', 'load CPU%', 'other CPU%']
@@ -1760,6 +1794,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--connections', type=int, default=10000)
     p.add_argument('--settle', type=float, default=3.0)
 
+    p = sub.add_parser('echo-session', help='echo for panther.v1 clients (resumable sessions)')
+    _common(p)
+    _timed(p)
+    p.add_argument('--connections', type=int, default=50)
+    p.add_argument('--size', type=int, default=32)
+    _broadcast_options(sub.add_parser('broadcast-session', help='broadcast through groups to panther.v1 clients'))
+    p = sub.add_parser('idle-memory-session', help='server RSS per idle session, then per detached session')
+    _common(p)
+    p.add_argument('--connections', type=int, default=10000)
+    p.add_argument('--settle', type=float, default=3.0)
+
     p = sub.add_parser('handshakes', help='connect + accept + close per second')
     _common(p)
     _timed(p)
@@ -1787,7 +1832,7 @@ def _defaults_for(scenario: str, base: argparse.Namespace) -> argparse.Namespace
         args += ['--targets', base.targets]
     if base.ours_src:
         args += ['--ours-src', base.ours_src]
-    if scenario in ('echo', 'echo-deflate', 'relay', 'relay-redis', 'relay-shared', 'handshakes'):
+    if scenario in ('echo', 'echo-deflate', 'echo-session', 'relay', 'relay-redis', 'relay-shared', 'handshakes'):
         args += ['--duration', str(base.duration)]
     opts = parser.parse_args(args)
     opts.out_dir = base.out_dir

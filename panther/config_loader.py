@@ -168,6 +168,9 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     'WS_HANDSHAKE_TIMEOUT': lambda v: _number('WS_HANDSHAKE_TIMEOUT', v, allow_none=True),
     'WS_DIRECT_WRITE': lambda v: v if isinstance(v, bool) else _fail(
         'WS_DIRECT_WRITE', f'expected True or False, got {v!r}'),
+    'WS_RESUME_WINDOW': lambda v: 0 if v == 0 and not isinstance(v, bool) else _number(
+        'WS_RESUME_WINDOW', v, allow_none=False),
+    'WS_RESUME_BUFFER': lambda v: _number('WS_RESUME_BUFFER', v, allow_none=False, integer=True),
     'BUS_BUFFER_SIZE': lambda v: _number('BUS_BUFFER_SIZE', v, allow_none=False, integer=True),
     'AUTH_CACHE_TTL': lambda v: _number('AUTH_CACHE_TTL', v, allow_none=True),
     'AUTH_CACHE_SIZE': lambda v: _number('AUTH_CACHE_SIZE', v, allow_none=False, integer=True),

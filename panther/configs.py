@@ -61,6 +61,10 @@ class Config:
     WS_HANDSHAKE_TIMEOUT: float | None = 10.0
     # Write ready frames through the server adapter's frame sink when it offers one (panther.frames).
     WS_DIRECT_WRITE: bool = True
+    # Resumable sessions (docs/sessions.md): seconds a session whose client dropped is kept (0: sessions off),
+    # and the most messages kept for it.
+    WS_RESUME_WINDOW: float = 30.0
+    WS_RESUME_BUFFER: int = 1000
 
     # Verified access tokens and their users are kept this many seconds (never past the token's exp);
     # None turns the cache off. See panther.token_cache for why revocation and user changes still hold.

@@ -7,6 +7,7 @@ text stays text, bytes stay binary.
     B <connection id:32> <bytes>               send a binary frame
     C <connection id:32> <code:2> <reason>     close a connection
     G|H <name len:2> <name> <n:2> <n ids> <payload>   group send (text|binary)
+    R <kind> <body>                            session handover (panther.session_handover)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from panther.connection_ids import CONNECTION_ID_LENGTH as _ID
 
 SEND_TEXT, SEND_BYTES, CLOSE, GROUP_TEXT, GROUP_BYTES = b'S', b'B', b'C', b'G', b'H'
+SESSION = b'R'
 
 
 @dataclass(slots=True)
@@ -92,4 +94,6 @@ def decode(raw: bytes) -> Envelope:
         body = raw[pos + count * _ID:]
         payload: str | bytes = body.decode() if kind == GROUP_TEXT else bytes(body)
         return Envelope(kind, name, payload, exclude=exclude)
+    if kind == SESSION:
+        return Envelope(kind, '')  # read by panther.session_handover, not here
     raise ValueError(f'unknown envelope kind {kind!r}')

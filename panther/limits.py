@@ -40,6 +40,9 @@ Defaults (``panther.configs.Config``) and what each limit does:
     Where the server adapter offers it (``panther run``, ``panther.workers.UvicornWorker``),
     a send that need not wait writes its ready frame straight to the transport
     (``panther.frames``, docs/deployment.md). False sends everything through ASGI.
+``WS_RESUME_WINDOW`` (30 s; 0 turns sessions off) and ``WS_RESUME_BUFFER`` (1000)
+    A ``panther.v1`` client that drops is kept this long, with at most this many
+    messages waiting for it (``panther.sessions``, docs/sessions.md).
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ class Limits:
     close_timeout: float
     handshake_timeout: float | None = 10.0
     direct_write: bool = True
+    resume_window: float = 30.0
+    resume_buffer: int = 1000
 
     @classmethod
     def from_config(cls, config: Config) -> Limits:
@@ -87,6 +92,8 @@ class Limits:
             close_timeout=config.WS_CLOSE_TIMEOUT,
             handshake_timeout=config.WS_HANDSHAKE_TIMEOUT,
             direct_write=config.WS_DIRECT_WRITE,
+            resume_window=config.WS_RESUME_WINDOW,
+            resume_buffer=config.WS_RESUME_BUFFER,
         )
 
     @property

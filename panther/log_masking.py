@@ -3,7 +3,7 @@
 Browsers cannot set headers on a WebSocket handshake, so tokens often travel
 in the query string (``?authorization=...``), and uvicorn logs every handshake
 and request with its query string. ``MaskSecrets`` replaces the values of the
-``authorization``, ``access_token``, ``refresh_token`` and ``token`` query
+``authorization``, ``access_token``, ``refresh_token``, ``token`` and ``panther_resume`` query
 parameters with ``***``, and writes the non-printable characters of the
 client's text as escapes (``panther.log_safety.printable``). ``panther run``
 installs it on uvicorn's log handlers through a generated ``--log-config`` file,
@@ -34,7 +34,7 @@ from urllib.parse import unquote_plus
 
 from panther.log_safety import printable
 
-SECRET_PARAMETERS = ('authorization', 'access_token', 'refresh_token', 'token')
+SECRET_PARAMETERS = ('authorization', 'access_token', 'refresh_token', 'token', 'panther_resume')
 _SECRETS = frozenset(SECRET_PARAMETERS)
 
 # A parameter name followed by '=', at the start or after a separator, a space or a quote.

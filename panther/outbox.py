@@ -106,6 +106,11 @@ class Outbox:
         'state',
     )
 
+    #: Whether this connection could carry a ``panther.v1`` session (:mod:`panther.session_outbox`).
+    offers_session = False
+    #: The session this outbox carries; plain connections have none.
+    session = None
+
     def __init__(self, send: Send, scope: Scope, queue_size: int, close_timeout: float, direct: bool = True) -> None:
         extensions = scope.get('extensions') or {}
         self._send = send
@@ -161,6 +166,10 @@ class Outbox:
         self._task = asyncio.current_task()
         return True
 
+    def registered(self) -> Any:
+        """What the registry keeps for this connection: the outbox itself (a session's outbox: its session)."""
+        return self
+
     async def refuse(self, status_code: int, detail: str) -> None:
         """Refuse the handshake (see :func:`refuse_handshake`)."""
         if self.state is not CONNECTING:
@@ -215,6 +224,17 @@ class Outbox:
             if sink is not None and sink.write_frame(frame):
                 return
         self._enqueue(message)
+
+    def push_all(self, payloads: list[str | bytes]) -> None:
+        """``push`` of a backlog (a resumed session's missed messages), in order, whatever the queue bound."""
+        for payload in payloads:
+            if self.state is not OPEN:
+                return
+            sink = self._sink
+            if (sink is not None and not self._busy and self._writer is None and not self._queue
+                    and sink.write_frame(wire_frame(payload))):
+                continue
+            self._enqueue(text_or_bytes_message(payload), force=True)
 
     # -- closes ------------------------------------------------------------------------
 

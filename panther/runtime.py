@@ -22,6 +22,7 @@ from panther.frames import wire_frame
 from panther.outbox import text_or_bytes_message
 from panther.registry import Registry
 from panther.serialization import encode_payload
+from panther.sessions import SessionStore
 
 if TYPE_CHECKING:
     from panther.idle import IdleSweeper
@@ -55,6 +56,8 @@ class Runtime:
         # Where the app was built: workers forked from here (gunicorn --preload) share a bus.
         self.built_pid = os.getpid()
         self.share_token = secrets.token_hex(4)
+        #: This worker's ``panther.v1`` sessions (panther.sessions).
+        self.sessions = SessionStore(self)
 
     @property
     def started(self) -> bool:
@@ -98,7 +101,10 @@ class Runtime:
             await self.idle.stop()
             self.idle = None
         for outbox in list(self.registry.connections.values()):
-            outbox.close_soon(code, reason)
+            outbox.close_soon(code, reason)  # a detached session (panther.sessions) ends here
+        for relay in list(self.sessions.relays.values()):
+            if relay.outbox is not None:
+                relay.outbox.close_soon(code, reason)
         # Polling keeps the registry free of shutdown bookkeeping on the hot path.
         while self.registry.connections and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
@@ -162,12 +168,24 @@ class Runtime:
         return self.registry.members(name) + await self._bus().group_members(name)
 
     async def join(self, name: str, connection_id: str) -> None:
-        if self.registry.join(name, connection_id):
+        relays = self.sessions.relays
+        if relays and connection_id in relays:
+            self.sessions.handover.join(relays[connection_id], name, True)  # memberships live at its home
+        elif self.registry.join(name, connection_id):
             await self._bus().group_add(name, connection_id)
 
     async def leave(self, name: str, connection_id: str) -> None:
-        if self.registry.discard(name, connection_id):
+        relays = self.sessions.relays
+        if relays and connection_id in relays:
+            self.sessions.handover.join(relays[connection_id], name, False)
+        elif self.registry.discard(name, connection_id):
             await self._bus().group_discard(name, connection_id)
+
+    def groups_of(self, connection_id: str) -> frozenset[str]:
+        relays = self.sessions.relays
+        if relays and connection_id in relays:
+            return frozenset(relays[connection_id].groups)
+        return self.registry.groups_of(connection_id)
 
     async def forget(self, connection_id: str) -> list[str]:
         """A connection ended: drop it and its memberships here and on the bus; returns its groups."""
@@ -193,6 +211,9 @@ class Runtime:
             return
         outbox = self.registry.connections.get(message.target)
         if outbox is None:
+            if kind == envelope.SESSION:  # its target is '': never a live connection
+                self.sessions.handover.deliver(raw)
+                return
             logger.debug('bus message for %s dropped: no such live connection', message.target)
         elif kind == envelope.CLOSE:
             outbox.close_soon(message.code, message.payload)  # type: ignore[arg-type]

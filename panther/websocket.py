@@ -30,6 +30,7 @@ from panther.base_request import BaseRequest
 from panther.connection_ids import new_connection_id
 from panther.outbox import Outbox
 from panther.serialization import encode_payload
+from panther.sessions import PROTOCOL
 from panther.types import Scope
 from panther.websocket_state import WebsocketState, check
 
@@ -119,6 +120,9 @@ class GenericWebsocket(BaseRequest):
         this connection with 1011.
         """
 
+    # ``async def resumed(self)``: optional; called when a ``panther.v1`` client resumes its
+    # session (connect() is not called again). Not defined here so its absence costs nothing.
+
     async def disconnect(self, code: int) -> None:
         """Called exactly once when an accepted connection ends, whoever ended it.
 
@@ -145,7 +149,9 @@ class GenericWebsocket(BaseRequest):
 
         Args:
             subprotocol: the one chosen from those the client offered
-                (``Sec-WebSocket-Protocol``), or ``None``.
+                (``Sec-WebSocket-Protocol``), or ``None``. When it is ``None`` and
+                the client offered ``panther.v1``, panther chooses that and the
+                connection becomes a resumable session (see docs/sessions.md).
             headers: extra response headers.
 
         Raises:
@@ -157,11 +163,14 @@ class GenericWebsocket(BaseRequest):
         runtime = self._runtime
         if not runtime.started:
             await runtime.start()
+        connection_id = outbox.connection_id = new_connection_id(runtime.worker_id)
+        if subprotocol is None and outbox.offers_session:
+            subprotocol = PROTOCOL  # the client offered a session and the handler chose nothing else
         accepted = await outbox.accept(subprotocol, pairs)
         # Set even when the peer left during the handshake, so disconnect() still runs.
-        self.connection_id = outbox.connection_id = new_connection_id(runtime.worker_id)
+        self.connection_id = connection_id
         if accepted:
-            runtime.registry.add(self.connection_id, outbox)
+            runtime.registry.add(connection_id, outbox.registered())
 
     async def send(self, data: Any = None) -> None:
         """Send ``data``: ``str`` as a text frame, ``bytes`` as binary, anything else as JSON text.
@@ -223,7 +232,7 @@ class GenericWebsocket(BaseRequest):
             return self._final_groups
         if self.connection_id is None:
             return frozenset()
-        return self._runtime.registry.groups_of(self.connection_id)
+        return self._runtime.groups_of(self.connection_id)
 
 
 def open_connection(
@@ -237,6 +246,16 @@ def open_connection(
     connection._final_groups = None
     connection.connection_id = None
     return connection
+
+
+def rebind_connection(connection: GenericWebsocket, scope: Scope, outbox: Outbox, user: Any) -> None:
+    """Carry a resumed session's handler over to the handshake that resumed it."""
+    variables = connection.path_variables
+    connection._bind(scope)
+    connection.path_variables = variables
+    connection.user = user
+    connection._outbox = outbox
+    connection._final_groups = None
 
 
 def remember_groups(connection: GenericWebsocket, groups: list[str]) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from panther import status
+from panther.connection_ids import owner_of
 from panther.converters import ArgumentPlan, PathVariableError, build_plan
 from panther.exceptions import APIError, AuthenticationAPIError, ConfigError
 from panther.guards import Guard, as_guard, as_guards, guard_name, static_attr
@@ -26,9 +27,22 @@ from panther.inbound import Inbound
 from panther.log_safety import printable
 from panther.origins import cross_site_refusal, origin_allowed, origin_of, uses_cookies
 from panther.outbox import Outbox, refuse_handshake
+from panther.resume_credentials import read as read_credential
 from panther.runtime import Runtime
+from panther.session_handover import Relay
+from panther.session_outbox import SessionOutbox, SessionReceive
+from panther.sessions import (
+    DELIBERATE_CLOSES,
+    EXPIRED,
+    INVALID,
+    PROTOCOL,
+    RESUME_PARAMETER,
+    SEQ_PARAMETER,
+    SessionStore,
+    identity,
+)
 from panther.types import Receive, Scope, Send
-from panther.websocket import GenericWebsocket, open_connection, remember_groups
+from panther.websocket import GenericWebsocket, open_connection, rebind_connection, remember_groups
 from panther.websocket_state import WebsocketState
 
 logger = logging.getLogger('panther')
@@ -75,8 +89,8 @@ class WebsocketEndpoint:
         self.permissions = as_guards(static_attr(cls, 'permissions'), where=f'{name}.permissions')
         self.plan: ArgumentPlan = build_plan(cls.connect, variables, owner=f'{name}.connect()', skip=('self',))
         self.model = _typed_model(cls)
-        for hook in ('connect', 'receive', 'disconnect'):
-            if not inspect.iscoroutinefunction(getattr(cls, hook)):
+        for hook in ('connect', 'receive', 'disconnect', 'resumed'):
+            if hasattr(cls, hook) and not inspect.iscoroutinefunction(getattr(cls, hook)):
                 raise ConfigError('URLS', f'{name}.{hook}() must be "async def"')
 
     def auth_sources(self) -> list[tuple[str, Guard]]:
@@ -115,7 +129,12 @@ class WebsocketEndpoint:
         self, scope: Scope, receive: Receive, send: Send, raw: dict[str, str], runtime: Runtime
     ) -> None:
         limits = runtime.limits
-        outbox = Outbox(send, scope, limits.send_queue_size, limits.close_timeout, limits.direct_write)
+        outbox: Outbox
+        if limits.resume_window and PROTOCOL in (scope.get('subprotocols') or ()):
+            outbox = SessionOutbox(send, scope, limits.send_queue_size, limits.close_timeout, limits.direct_write,
+                                   runtime.sessions)
+        else:
+            outbox = Outbox(send, scope, limits.send_queue_size, limits.close_timeout, limits.direct_write)
         connection = open_connection(self.cls, scope, outbox, runtime)
         try:
             kwargs = self.plan.convert(raw)
@@ -136,6 +155,11 @@ class WebsocketEndpoint:
         if refusal is not None:
             await outbox.refuse(*refusal)
             return
+        if isinstance(outbox, SessionOutbox):
+            if RESUME_PARAMETER in connection.query_params and await self._resume(
+                    connection, outbox, receive, runtime):
+                return
+            outbox.pending = scope['path'], identity(connection.user), connection
 
         # What disconnect() hears if the task is cancelled: servers do that when their
         # shutdown timeout runs out (uvicorn's --timeout-graceful-shutdown), so "going away".
@@ -160,6 +184,88 @@ class WebsocketEndpoint:
             # Also when the task is cancelled: disconnect() runs and the registry forgets it.
             await self._finish(connection, outbox, code, runtime)
 
+    async def _resume(
+        self, connection: GenericWebsocket, outbox: SessionOutbox, receive: Receive, runtime: Runtime
+    ) -> bool:
+        """Resume the session this handshake names; False (with ``outbox.lost`` set) to open a new one instead."""
+        store: SessionStore = outbox.store
+        if not runtime.started:
+            await runtime.start()  # no lifespan: the bus is needed to reach the session's worker
+        params = connection.query_params
+        found = read_credential(store.key, params[RESUME_PARAMETER])
+        if found is None:
+            outbox.lost = INVALID
+            return False
+        connection_id, nonce = found
+        try:
+            seq = int(params.get(SEQ_PARAMETER) or 0)
+        except ValueError:
+            seq = -1
+        session = store.sessions.get(connection_id)
+        if session is None:
+            home = owner_of(connection_id)
+            if home is None or home == runtime.worker_id:
+                outbox.lost = store.ending(connection_id) or EXPIRED
+                return False
+            relay = await store.handover.request(home, connection_id, nonce, seq, connection.path, connection.user)
+            if isinstance(relay, str):
+                logger.info('resume of session %s refused by its worker: %s', connection_id, relay)
+                outbox.lost = relay
+                return False
+            await self._carry(connection, outbox, relay, receive, runtime)
+            return True
+        reason = store.check(session, nonce, seq, connection.path, identity(connection.user))
+        if reason is not None:
+            logger.info('resume of session %s refused: %s', connection_id, reason)
+            outbox.lost = reason
+            return False
+        store.renew(session, nonce)
+        old = session.outbox
+        if old is not None:
+            # The old connection is still open (a half-open TCP connection, here or on another
+            # worker): this resume takes over.
+            session.outbox = None
+            old.supersede()
+        session.stop_clock()
+        handler = session.handler
+        rebind_connection(handler, connection.scope, outbox, connection.user)
+        if not await outbox.accept_resumed(session, seq):
+            session.detach(session.drop_code)
+            return True
+        runtime.registry.add(connection_id, session)
+        code = status.WS_1001_GOING_AWAY
+        try:
+            await self._resumed(handler, outbox)
+            code = await self._serve(handler, outbox, receive, runtime)
+        finally:
+            await self._finish(handler, outbox, code, runtime)
+        return True
+
+    async def _carry(
+        self, connection: GenericWebsocket, outbox: SessionOutbox, relay: Relay, receive: Receive, runtime: Runtime
+    ) -> None:
+        """Serve a connection that resumed a session of another worker (panther.session_handover)."""
+        connection.connection_id = relay.connection_id
+        if not await outbox.accept_relayed(relay):
+            await relay.connection_ended(outbox, status.WS_1006_ABNORMAL_CLOSURE, False)
+            return
+        code = status.WS_1001_GOING_AWAY
+        try:
+            await self._resumed(connection, outbox)
+            code = await self._serve(connection, outbox, receive, runtime)
+        finally:
+            await self._finish(connection, outbox, code, runtime)
+
+    async def _resumed(self, connection: GenericWebsocket, outbox: Outbox) -> None:
+        hook = getattr(connection, 'resumed', None)
+        if hook is None:
+            return
+        try:
+            await hook()
+        except Exception:
+            logger.exception('%s.resumed() raised; connection closed with 1011', self.cls.__qualname__)
+            await self._crash(outbox)
+
     async def _serve(self, connection: GenericWebsocket, outbox: Outbox, receive: Receive, runtime: Runtime) -> int:
         """Run the receive loop until the connection ends; returns the close code.
 
@@ -175,6 +281,8 @@ class WebsocketEndpoint:
                 if sweeper is None:
                     sweeper = runtime.idle = IdleSweeper(limits.idle_timeout)
                 sweeper.watch(inbound)
+        if outbox.session is not None:
+            receive = SessionReceive(receive, outbox)  # type: ignore[arg-type]
         try:
             return await self._receive_loop(connection, outbox, receive, limits.max_message_size)
         except asyncio.CancelledError:
@@ -284,6 +392,13 @@ class WebsocketEndpoint:
     async def _finish(self, connection: GenericWebsocket, outbox: Outbox, code: int, runtime: Runtime) -> None:
         """Forget the connection and run ``disconnect`` once, however it ended."""
         outbox.finish()
+        session = outbox.session
+        if session is not None:
+            if outbox.superseded or session.ended:  # type: ignore[attr-defined]
+                return  # a resume on another connection carries the session on
+            deliberate = outbox.close_code is not None or code in DELIBERATE_CLOSES
+            await session.connection_ended(outbox, code, deliberate)  # type: ignore[arg-type]
+            return
         connection_id = connection.connection_id
         if connection_id is None:
             return

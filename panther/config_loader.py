@@ -128,6 +128,14 @@ def _origins(value: Any) -> list[str] | None:
     return [o.rstrip('/') for o in value]
 
 
+def _url_path(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith('/') or any(c in value for c in '?# \t\r\n'):
+        raise ConfigError(key, f"expected a URL path starting with '/' (or None), got {value!r}")
+    return value
+
+
 def _callable_path(key: str, value: Any) -> Any:
     if value is None:
         return None
@@ -168,6 +176,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     'WS_HANDSHAKE_TIMEOUT': lambda v: _number('WS_HANDSHAKE_TIMEOUT', v, allow_none=True),
     'WS_DIRECT_WRITE': lambda v: v if isinstance(v, bool) else _fail(
         'WS_DIRECT_WRITE', f'expected True or False, got {v!r}'),
+    'WS_CLIENT_PATH': lambda v: _url_path('WS_CLIENT_PATH', v),
     'BUS_BUFFER_SIZE': lambda v: _number('BUS_BUFFER_SIZE', v, allow_none=False, integer=True),
     'AUTH_CACHE_TTL': lambda v: _number('AUTH_CACHE_TTL', v, allow_none=True),
     'AUTH_CACHE_SIZE': lambda v: _number('AUTH_CACHE_SIZE', v, allow_none=False, integer=True),

@@ -61,6 +61,8 @@ class Config:
     WS_HANDSHAKE_TIMEOUT: float | None = 10.0
     # Write ready frames through the server adapter's frame sink when it offers one (panther.frames).
     WS_DIRECT_WRITE: bool = True
+    # Where every app serves the browser client (panther/static/panther.js); None: not served.
+    WS_CLIENT_PATH: str | None = '/_panther/panther.js'
 
     # Verified access tokens and their users are kept this many seconds (never past the token's exp);
     # None turns the cache off. See panther.token_cache for why revocation and user changes still hold.

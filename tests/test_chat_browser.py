@@ -98,8 +98,6 @@ def test_a_dropped_connection_comes_back_and_misses_nothing(server):
             sign_in_and_join(alice, f'http://127.0.0.1:{proxy.port}', 'alice', 'den')
             sign_in_and_join(bob, server.http, 'bob', 'den')
             expect(alice.locator('#people li')).to_have_text(['alice', 'bob'])
-            alice_id = alice.evaluate('document.querySelector("#log") && window.__pantherId || null')
-            assert alice_id is None  # the page keeps no global: the id is read from the server below
 
             said = []
             for n in range(5):
@@ -122,7 +120,7 @@ def test_a_dropped_connection_comes_back_and_misses_nothing(server):
             expect(alice.locator('#status')).to_have_text('connected as alice', timeout=15000)
             expect(alice.locator('#log .message')).to_have_text(said)
             # Resumed, not rejoined: nobody saw alice leave or join again, and nothing is missing.
-            expect(alice.locator('#log .event')).to_have_count(0)
+            expect(alice.locator('#log .event')).to_have_text(['bob joined'])
             expect(bob.locator('#log .event')).to_have_count(0)
             expect(bob.locator('#people li')).to_have_text(['alice', 'bob'])
 

@@ -1,17 +1,19 @@
 """HTTP APIs: class-based (``GenericAPI``) or function-based (``@API``).
 
-Example::
+Example:
 
-    from panther.app import API, GenericAPI
+```python
+from panther.app import API, GenericAPI
 
-    class UserAPI(GenericAPI):
-        async def get(self, user_id: int):
-            return {'id': user_id}
+class UserAPI(GenericAPI):
+    async def get(self, user_id: int):
+        return {'id': user_id}
 
-    @API(methods=['POST'])
-    async def notify(request):
-        await send_message_to_websocket(request.data['connection_id'], request.data['text'])
-        return {'sent': True}
+@API(methods=['POST'])
+async def notify(request):
+    await send_message_to_websocket(request.data['connection_id'], request.data['text'])
+    return {'sent': True}
+```
 """
 
 from __future__ import annotations
@@ -44,8 +46,31 @@ HTTP_METHODS = ('GET', 'POST', 'PUT', 'PATCH', 'DELETE')
 class GenericAPI:
     """Base class of a class-based API; define ``get``/``post``/``put``/``patch``/``delete``.
 
-    Each method may be sync or async and may take ``request`` plus the route's
-    path variables as keyword arguments.
+    Each method may be sync (run in a thread) or async and may take ``request``
+    plus the route's path variables as keyword arguments, converted by their
+    annotations. What it returns is the answer: a ``dict``, ``list``, ``str`` or
+    pydantic model becomes JSON with status 200, a ``Response`` is sent as it is.
+    A method the class does not define is answered with 405; ``HEAD`` is served
+    by ``get``. Raise an ``APIError`` to answer with its status.
+
+    Attributes:
+        auth: an async function or a class with ``async __call__``, called with
+            the request; what it returns is ``request.user``. ``None``: the
+            configured ``AUTHENTICATION``, and only for requests with credentials.
+        permissions: one or a list of async callables called with the request;
+            the first that returns ``False`` answers 403.
+
+    Examples:
+        ```python
+        class BookAPI(GenericAPI):
+            permissions = [IsAuthenticated]
+
+            async def get(self, book_id: int):
+                return {'id': book_id}
+
+            async def post(self, request: Request, book_id: int):
+                return Response(request.data, status_code=201)
+        ```
     """
 
     auth: Any = None
@@ -55,7 +80,24 @@ class GenericAPI:
 class API:
     """Decorator turning a function into an API.
 
-    ``@API(methods=['GET', 'POST'], auth=JWTAuthentication, permissions=[IsAuthenticated])``
+    The function may be sync or async and takes ``request`` and the route's path
+    variables as keyword arguments, like a ``GenericAPI`` method.
+
+    Args:
+        methods: the HTTP methods it answers (default ``['GET']``); any other is
+            answered with 405.
+        auth: as ``GenericAPI.auth``.
+        permissions: as ``GenericAPI.permissions``.
+
+    Raises:
+        ConfigError: ``@API`` written without parentheses, or an unknown method.
+
+    Examples:
+        ```python
+        @API(methods=['GET', 'POST'], auth=JWTAuthentication, permissions=[IsAuthenticated])
+        async def inbox(request: Request):
+            return {'user': request.user.username}
+        ```
     """
 
     def __init__(

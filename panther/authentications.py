@@ -3,16 +3,18 @@
 An authentication is called with the ``Request`` or the WebSocket connection and
 returns the user (or ``None`` when no credential was sent); it raises
 ``AuthenticationAPIError`` to refuse. The JWT classes differ only in where they
-read the token::
+read the token:
 
-    from panther.authentications import QueryParamJWTAuthentication
+```python
+from panther.authentications import QueryParamJWTAuthentication
 
-    AUTHENTICATION = 'panther.authentications.JWTAuthentication'               # Authorization: Bearer <t>
-    WS_AUTHENTICATION = 'panther.authentications.QueryParamJWTAuthentication'  # ?authorization=<t>
+AUTHENTICATION = 'panther.authentications.JWTAuthentication'               # Authorization: Bearer <t>
+WS_AUTHENTICATION = 'panther.authentications.QueryParamJWTAuthentication'  # ?authorization=<t>
 
-    tokens = await JWTAuthentication.login(user)     # {'access_token': ..., 'refresh_token': ...}
-    tokens = await JWTAuthentication.refresh(tokens['refresh_token'])
-    await JWTAuthentication.logout(tokens['access_token'])   # needs REDIS
+tokens = await JWTAuthentication.login(user)     # {'access_token': ..., 'refresh_token': ...}
+tokens = await JWTAuthentication.refresh(tokens['refresh_token'])
+await JWTAuthentication.logout(tokens['access_token'])   # needs REDIS
+```
 
 A refused credential logs one line, ``<ClassName> Error: "<reason>"``, on the
 ``panther`` logger; the token itself is never logged.
@@ -57,8 +59,13 @@ class BaseAuthentication:
 
     Subclasses implement ``async def __call__(self, request_or_connection)`` and
     return the user, or ``None`` for an anonymous caller. To refuse, ``raise
-    self.fail('reason')``: it logs the one ERROR line and gives the 401 error::
+    self.fail('reason')``: it logs the one ERROR line and gives the 401 error
+    (an HTTP 401, or a rejected WebSocket handshake). Set the class as an API's
+    or a WebSocket's ``auth``, or name it in ``AUTHENTICATION`` /
+    ``WS_AUTHENTICATION`` (a dotted path).
 
+    Examples:
+        ```python
         class APIKeyAuthentication(BaseAuthentication):
             async def __call__(self, request):
                 key = request.headers.x_api_key
@@ -68,6 +75,7 @@ class BaseAuthentication:
                 if user is None:
                     raise self.fail('Unknown API key')
                 return user
+        ```
     """
 
     async def __call__(self, request: Any) -> Any:
@@ -81,7 +89,16 @@ class BaseAuthentication:
 
     @classmethod
     def fail(cls, reason: str) -> AuthenticationAPIError:
-        """Log ``<ClassName> Error: "<reason>"`` once at ERROR; return the error to raise."""
+        """Log ``<ClassName> Error: "<reason>"`` once at ERROR; return the error to raise.
+
+        Args:
+            reason: why the credential is refused; logged (with control
+                characters escaped), never sent to the client, which gets
+                ``{"detail": "Authentication Error"}``.
+
+        Returns:
+            An ``AuthenticationAPIError`` (401): ``raise self.fail('...')``.
+        """
         logger.error('%s Error: "%s"', cls.__name__, printable(reason))
         error = AuthenticationAPIError()
         error.logged = True  # type: ignore[attr-defined]  # the handshake must not log it a second time
@@ -174,7 +191,12 @@ class JWTAuthentication(BaseAuthentication):
 
     @classmethod
     def get_token(cls, request: Any) -> str | None:
-        """The raw token in ``request``, or ``None`` when it has none."""
+        """The raw token in ``request``, or ``None`` when it has none.
+
+        Raises:
+            AuthenticationAPIError: an ``Authorization`` header that is not
+                ``Bearer <token>``.
+        """
         header = request.headers.get('authorization')
         if header is None or not header.strip():
             return None
@@ -207,7 +229,16 @@ class JWTAuthentication(BaseAuthentication):
 
     @classmethod
     def encode_token(cls, user_id: Any, token_type: str = ACCESS) -> str:
-        """Sign a new ``access`` or ``refresh`` token for ``user_id``."""
+        """Sign a new ``access`` or ``refresh`` token for ``user_id``.
+
+        Args:
+            user_id: the id the token names (``user.id``).
+            token_type: ``'access'`` (lives ``JWT_CONFIG['life_time']``) or
+                ``'refresh'`` (lives ``refresh_life_time``).
+
+        Raises:
+            ConfigError: no signing key is configured (names ``JWT_CONFIG``).
+        """
         settings = jwt_settings()
         life = settings.life_time if token_type == ACCESS else settings.refresh_life_time
         assert life is not None
@@ -228,6 +259,14 @@ class JWTAuthentication(BaseAuthentication):
 
         Checks the signature with the configured key and algorithm only, expiry,
         ``token_type``, ``user_id`` and, with Redis configured, revocation.
+
+        Args:
+            token: the encoded JWT.
+            expected_type: ``'access'`` or ``'refresh'``; a token of the other
+                type is refused.
+
+        Raises:
+            AuthenticationAPIError: the token is refused (the reason is logged).
         """
         settings = config.JWT_CONFIG
         if settings is None or not settings.key:
@@ -259,7 +298,14 @@ class JWTAuthentication(BaseAuthentication):
 
     @classmethod
     async def get_user(cls, payload: dict[str, Any]) -> Any:
-        """Load the user ``payload['user_id']`` names from ``USER_MODEL``; refuse if missing."""
+        """Load the user ``payload['user_id']`` names from ``USER_MODEL``; refuse if missing.
+
+        Override it to load users from elsewhere (a subclass with its own
+        ``get_user`` or ``decode_token`` is never served from the token cache).
+
+        Raises:
+            AuthenticationAPIError: no such user, or a ``user_id`` that is not an id.
+        """
         from panther.db.models import get_user_model
 
         user_id = payload['user_id']
@@ -274,7 +320,23 @@ class JWTAuthentication(BaseAuthentication):
 
     @classmethod
     async def login(cls, user: Any) -> dict[str, str]:
-        """Record the login on ``user`` and return ``{'access_token', 'refresh_token'}``."""
+        """Record the login on ``user`` and return ``{'access_token', 'refresh_token'}``.
+
+        Args:
+            user: a stored user (with an ``id``); its ``last_login`` is updated
+                when it has ``update_last_login`` (every ``BaseUser`` does).
+
+        Raises:
+            ValueError: ``user`` has no ``id`` (it was never stored).
+            ConfigError: no signing key is configured (names ``JWT_CONFIG``).
+
+        Examples:
+            ```python
+            user = await BaseUser.find_one(username='ada')
+            if user and await asyncio.to_thread(user.check_password, password):
+                return await JWTAuthentication.login(user)
+            ```
+        """
         if getattr(user, 'id', None) is None:
             raise ValueError('login() needs a stored user (one with an id)')
         tokens = cls._pair(user.id)
@@ -288,6 +350,10 @@ class JWTAuthentication(BaseAuthentication):
         """Trade a valid refresh token for a new access and refresh token pair.
 
         With Redis configured the refresh token used is revoked, so each works once.
+
+        Raises:
+            AuthenticationAPIError: the refresh token is refused (expired,
+                revoked, an access token, its user gone).
         """
         payload = await cls.decode_token(refresh_token, expected_type=REFRESH)
         await cls.get_user(payload)
@@ -299,8 +365,16 @@ class JWTAuthentication(BaseAuthentication):
     async def logout(cls, token: str) -> None:
         """Revoke ``token`` (access or refresh) until it would have expired anyway.
 
-        Needs ``REDIS``: without it a JWT stays valid until it expires, so this
-        raises ``ConfigError`` instead of pretending to log out.
+        Every JWT class refuses it from then on, on every worker and machine.
+
+        Args:
+            token: the token, with or without a ``Bearer `` prefix. An expired
+                one is already refused, and nothing is done.
+
+        Raises:
+            ConfigError: ``REDIS`` is not set: without it a JWT stays valid until
+                it expires, so this refuses to pretend to log out.
+            AuthenticationAPIError: the token is invalid (not one of ours).
         """
         if config.REDIS is None:
             raise ConfigError('REDIS', 'is not set; logout() needs Redis to revoke tokens '

@@ -76,16 +76,19 @@ class BaseRequest:
 
     @property
     def path(self) -> str:
+        """The request path, percent-decoded (``/ws/chat/lobby/``), without the query string."""
         return self.scope['path']
 
     @property
     def headers(self) -> Headers:
+        """The request headers, case-insensitive: ``headers['Authorization']`` or ``headers.authorization``."""
         if self._headers is None:
             self._headers = Headers(self.scope.get('headers'))
         return self._headers
 
     @property
     def query_params(self) -> dict[str, str]:
+        """The query string as a dict of str (the last value of a repeated name wins)."""
         if self._query_params is None:
             raw = self.scope.get('query_string', b'').decode('latin-1')
             self._query_params = dict(parse_qsl(raw, keep_blank_values=True))
@@ -93,6 +96,7 @@ class BaseRequest:
 
     @property
     def cookies(self) -> dict[str, str]:
+        """The ``Cookie`` header as a dict (empty when it is missing or cannot be parsed)."""
         if self._cookies is None:
             jar: SimpleCookie = SimpleCookie()
             header = self.headers.get('cookie')
@@ -106,6 +110,7 @@ class BaseRequest:
 
     @property
     def client(self) -> tuple[str, int] | None:
+        """The peer's ``(host, port)`` as the server reports it, or ``None``."""
         client = self.scope.get('client')
         return tuple(client) if client else None  # type: ignore[return-value]
 

@@ -1,10 +1,12 @@
 """Errors users raise from handlers, and errors panther raises at start-up.
 
-Raising an ``APIError`` from an API gives its status code and ``{"detail": ...}``::
+Raising an ``APIError`` from an API gives its status code and ``{"detail": ...}``:
 
-    from panther.exceptions import NotFoundAPIError
+```python
+from panther.exceptions import NotFoundAPIError
 
-    raise NotFoundAPIError('No such book')
+raise NotFoundAPIError('No such book')
+```
 """
 
 from typing import Any
@@ -33,7 +35,18 @@ class RoutingError(ConfigError):
 
 
 class APIError(Exception):
-    """Raise from a handler to answer with ``status_code`` and ``{"detail": detail}``."""
+    """Raise from a handler to answer with ``status_code`` and ``{"detail": detail}``.
+
+    Args:
+        detail: anything JSON can encode; the class's default when ``None``.
+        status_code: the HTTP status; the class's default (500 here) when ``None``.
+        headers: extra response headers.
+
+    Examples:
+        ```python
+        raise APIError({'field': 'title', 'problem': 'too long'}, status_code=422)
+        ```
+    """
 
     detail: Any = 'Internal Server Error'
     status_code: int = status.HTTP_500_INTERNAL_SERVER_ERROR
@@ -53,26 +66,36 @@ class APIError(Exception):
 
 
 class BadRequestAPIError(APIError):
+    """The request is wrong: 400 ``{"detail": "Bad Request"}`` unless a detail is given."""
+
     detail = 'Bad Request'
     status_code = status.HTTP_400_BAD_REQUEST
 
 
 class AuthenticationAPIError(APIError):
+    """Who is asking could not be established: 401 ``{"detail": "Authentication Error"}``."""
+
     detail = 'Authentication Error'
     status_code = status.HTTP_401_UNAUTHORIZED
 
 
 class AuthorizationAPIError(APIError):
+    """The caller is known but not allowed: 403 ``{"detail": "Permission Denied"}``."""
+
     detail = 'Permission Denied'
     status_code = status.HTTP_403_FORBIDDEN
 
 
 class NotFoundAPIError(APIError):
+    """No such thing: 404 ``{"detail": "Not Found"}`` unless a detail is given."""
+
     detail = 'Not Found'
     status_code = status.HTTP_404_NOT_FOUND
 
 
 class MethodNotAllowedAPIError(APIError):
+    """The API does not answer this method: 405."""
+
     detail = 'Method Not Allowed'
     status_code = status.HTTP_405_METHOD_NOT_ALLOWED
 
@@ -85,5 +108,7 @@ class ServiceUnavailableAPIError(APIError):
 
 
 class UpgradeRequiredAPIError(APIError):
+    """Plain HTTP to a WebSocket route: 426."""
+
     detail = 'Upgrade Required'
     status_code = status.HTTP_426_UPGRADE_REQUIRED

@@ -80,10 +80,34 @@ def _setup_logging() -> None:
 class Panther:
     """An ASGI 3 application.
 
-    ``configs`` is the dotted name of the module whose UPPERCASE globals are the
-    configuration (defaults to ``name``); ``urls`` overrides its ``URLS``.
     Building an app re-reads its configs module and makes it the app that
-    ``send_message_to_websocket`` and friends talk to in this process.
+    ``send_message_to_websocket`` and friends talk to in this process; everything
+    is checked here, once, so a mistake stops start-up instead of a request.
+
+    Args:
+        name: the importing module's ``__name__``; also the configs module when
+            ``configs`` is not given.
+        configs: the dotted name of the module (or the module itself) whose
+            UPPERCASE globals are the configuration; ``__name__`` for a
+            single-file app.
+        urls: the routing dict, or a dotted path to one; overrides the configs
+            module's ``URLS``.
+
+    Raises:
+        ConfigError: a configuration value is wrong; the message names the key
+            (``WS_MAX_MESSAGE_SIZE: expected a positive integer, got 'big'``),
+            or an ``auth`` or permission is not async (it names the callable).
+        RoutingError: the routing is invalid (duplicate or ambiguous patterns, a
+            target that is neither an API nor a ``GenericWebsocket``, a handler
+            that cannot take the route's variables); a ``ConfigError`` on ``URLS``.
+
+    Examples:
+        ```python
+        from panther import Panther
+
+        URLS = {'ws/book/': BookWebsocket}
+        app = Panther(__name__, configs=__name__)   # serve with: panther run main:app
+        ```
     """
 
     def __init__(

@@ -2,17 +2,19 @@
 
 A permission is awaited with the ``Request`` or the WebSocket connection and
 returns ``True`` to allow. A refused API answers 403; a refused WebSocket
-handshake is rejected::
+handshake is rejected:
 
-    from panther.permissions import BasePermission, IsAuthenticated
+```python
+from panther.permissions import BasePermission, IsAuthenticated
 
-    class IsAdmin(BasePermission):
-        async def __call__(self, request) -> bool:
-            return request.user is not None and request.user.username == 'admin'
+class IsAdmin(BasePermission):
+    async def __call__(self, request) -> bool:
+        return request.user is not None and request.user.username == 'admin'
 
-    class AdminWebsocket(GenericWebsocket):
-        auth = QueryParamJWTAuthentication
-        permissions = [IsAuthenticated, IsAdmin]
+class AdminWebsocket(GenericWebsocket):
+    auth = QueryParamJWTAuthentication
+    permissions = [IsAuthenticated, IsAdmin]
+```
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """The HTTP request handed to APIs.
 
-Example::
+Example:
 
-    async def post(self, request: Request):
-        return {'you_sent': request.data, 'from': request.client}
+```python
+async def post(self, request: Request):
+    return {'you_sent': request.data, 'from': request.client}
+```
 """
 
 from __future__ import annotations
@@ -28,15 +30,20 @@ class Request(BaseRequest):
 
     @property
     def method(self) -> str:
+        """The HTTP method, upper case (``'GET'``)."""
         return self.scope['method']
 
     @property
     def body(self) -> bytes:
+        """The raw request body (``b''`` when empty)."""
         return self._body or b''
 
     @property
     def data(self) -> Any:
-        """The parsed JSON or form body (``None`` for an empty body)."""
+        """The parsed body: JSON, or a dict for a form (``None`` for an empty body).
+
+        A body that is not valid JSON has already been answered with 400.
+        """
         return self._data
 
     async def read_body(self, limit: int | None = None) -> None:

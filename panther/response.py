@@ -1,10 +1,12 @@
 """HTTP responses: JSON by default, HTML and plain text when asked.
 
-Example::
+Example:
 
-    from panther.response import Response
+```python
+from panther.response import Response
 
-    return Response(data={'id': 1}, status_code=201, headers={'Location': '/books/1/'})
+return Response(data={'id': 1}, status_code=201, headers={'Location': '/books/1/'})
+```
 
 A subclass picks its own ``content_type`` and ``render()``; ``set_cookie`` adds a
 ``Set-Cookie`` header (one per cookie, which a plain headers dict cannot hold).
@@ -31,7 +33,22 @@ def _encode(text: Any, what: str) -> bytes:
 
 
 class Response:
-    """A JSON response; ``data`` is encoded with orjson (pydantic models included)."""
+    """A JSON response; ``data`` is encoded with orjson (pydantic models included).
+
+    Return it from an API when the status or headers matter; a plain return value
+    is the same as ``Response(value)``.
+
+    Args:
+        data: what the body holds: anything orjson encodes (``None`` is ``null``).
+        status_code: the HTTP status (``status.HTTP_201_CREATED``, ...).
+        headers: extra response headers; ``content-type`` is the class's unless
+            given here, and ``content-length`` is always computed.
+
+    Examples:
+        ```python
+        return Response({'id': 1}, status_code=status.HTTP_201_CREATED, headers={'Location': '/books/1/'})
+        ```
+    """
 
     content_type = 'application/json'
 
@@ -57,7 +74,19 @@ class Response:
         httponly: bool = True,
         samesite: Literal['lax', 'strict', 'none'] | None = 'lax',
     ) -> None:
-        """Add a ``Set-Cookie`` header; ``max_age=0`` deletes the cookie in the browser."""
+        """Add a ``Set-Cookie`` header; ``max_age=0`` deletes the cookie in the browser.
+
+        Args:
+            key: the cookie's name.
+            value: its value.
+            max_age: seconds it lives; ``None``: until the browser closes.
+            path: the paths it is sent to.
+            domain: the domain it is sent to; ``None``: this host only.
+            secure: sent over HTTPS only.
+            httponly: hidden from JavaScript (the default).
+            samesite: ``'lax'`` (the default), ``'strict'``, ``'none'`` or ``None``
+                (no attribute).
+        """
         jar: SimpleCookie = SimpleCookie()
         jar[key] = value
         morsel = jar[key]

@@ -1,9 +1,11 @@
 """HTTP status codes and RFC 6455 WebSocket close codes.
 
-Example::
+Example:
 
-    from panther import status
-    await self.close(code=status.WS_1008_POLICY_VIOLATION)
+```python
+from panther import status
+await self.close(code=status.WS_1008_POLICY_VIOLATION)
+```
 """
 
 HTTP_100_CONTINUE = 100

@@ -3,21 +3,23 @@
 For unit tests. Tests of real behaviour (server, network, several workers) run a
 real server in a subprocess instead.
 
-Example::
+Example:
 
-    from panther.test import APIClient, WebsocketClient
+```python
+from panther.test import APIClient, WebsocketClient
 
-    response = APIClient(app).get('/api/users/1/')      # in a sync test
-    assert response.status_code == 200 and response.data == {'id': 1}
-    response = await APIClient(app).get('/api/users/1/')  # in an async test
+response = APIClient(app).get('/api/users/1/')      # in a sync test
+assert response.status_code == 200 and response.data == {'id': 1}
+response = await APIClient(app).get('/api/users/1/')  # in an async test
 
-    messages = WebsocketClient(app).connect('/ws/echo/', messages=['hi'])
-    assert messages[0] == {'type': 'websocket.accept', 'subprotocol': None, 'headers': {}}
-    assert messages[1] == {'type': 'websocket.send', 'text': 'hi'}
+messages = WebsocketClient(app).connect('/ws/echo/', messages=['hi'])
+assert messages[0] == {'type': 'websocket.accept', 'subprotocol': None, 'headers': {}}
+assert messages[1] == {'type': 'websocket.send', 'text': 'hi'}
 
-    async with WebsocketClient(app).session('/ws/echo/') as ws:
-        await ws.send('hi')
-        assert await ws.receive_text() == 'hi'
+async with WebsocketClient(app).session('/ws/echo/') as ws:
+    await ws.send('hi')
+    assert await ws.receive_text() == 'hi'
+```
 """
 
 from __future__ import annotations
@@ -135,7 +137,26 @@ class APIClient:
 
     Every method works both ways: in plain sync code it returns the ``TestResponse``;
     inside a running event loop (an ``async def`` test under pytest-asyncio or
-    ``IsolatedAsyncioTestCase``) write ``response = await client.get(...)``.
+    ``IsolatedAsyncioTestCase``) write ``response = await client.get(...)``; using
+    the result there without ``await`` raises a ``TypeError`` that says so.
+
+    Each method takes:
+
+    - ``path``: the path, optionally with a query string (``'/api/books/?page=2'``).
+    - ``payload``: the body: JSON-encoded, ``bytes`` sent as they are, or a dict
+      urlencoded when the ``content-type`` is a form.
+    - ``headers``: request headers (``{'Authorization': f'Bearer {token}'}``).
+    - ``query_params``: a dict added to the query string.
+    - ``content_type`` (``post``, ``put``, ``patch``): sets that header.
+
+    Args:
+        app: the ``Panther`` app (or any ASGI app) to call.
+
+    Examples:
+        ```python
+        response = APIClient(app).post('/api/books/', payload={'title': 'Dune'})
+        print(response.status_code, response.data, response.headers['Content-Type'])
+        ```
     """
 
     __test__ = False  # not a pytest test class
@@ -382,6 +403,21 @@ class WebsocketClient:
 
     ``connect`` runs one connection to its end and returns the ASGI messages the
     app sent; ``session`` gives an ``async with`` form to send and receive step by step.
+    The in-process client offers no ``websocket.http.response`` extension, so a
+    refused handshake is a ``websocket.close`` with code 1000.
+
+    Args:
+        app: the ``Panther`` app (or any ASGI app) to call.
+
+    Examples:
+        ```python
+        messages = WebsocketClient(app).connect('/ws/echo/', messages=['hi'])
+        assert messages[1] == {'type': 'websocket.send', 'text': 'hi'}
+
+        async with WebsocketClient(app).session('/ws/echo/') as ws:
+            await ws.send({'n': 1})
+            assert await ws.receive_json() == {'n': 1}
+        ```
     """
 
     __test__ = False
@@ -392,14 +428,38 @@ class WebsocketClient:
     def session(self, path: str, headers: dict[str, str] | None = None,
                 query_params: dict[str, Any] | None = None,
                 subprotocols: list[str] | None = None) -> WebsocketSession:
+        """One connection to drive step by step: ``async with client.session(path) as ws``.
+
+        Args:
+            path: the path, optionally with a query string.
+            headers: handshake headers.
+            query_params: a dict added to the query string.
+            subprotocols: the subprotocols the client offers.
+        """
         return WebsocketSession(self.app, path, headers, query_params, subprotocols)
 
     def connect(self, path: str, headers: dict[str, str] | None = None,
                 query_params: dict[str, Any] | None = None, messages: list[Any] | None = None,
                 idle: float = 0.2, timeout: float = 5.0) -> list[Message]:
-        """Connect, send ``messages`` in order, wait until the app closes or stays idle
-        for ``idle`` seconds (``timeout`` at most), then disconnect; returns every
-        message the app sent."""
+        """Connect, send ``messages`` in order, wait until the app closes or stays idle, then disconnect.
+
+        Args:
+            path: the path, optionally with a query string.
+            headers: handshake headers.
+            query_params: a dict added to the query string (``{'authorization': token}``).
+            messages: sent in order after the handshake: ``str`` as text, ``bytes``
+                as binary, anything else as JSON text.
+            idle: seconds without a message from the app that count as done.
+            timeout: seconds to wait at most.
+
+        Returns:
+            Every ASGI message the app sent, each in one shape: ``websocket.accept``
+            with ``subprotocol`` and ``headers``, ``websocket.send`` with exactly one
+            of ``text`` and ``bytes``, ``websocket.close`` with ``code`` and ``reason``.
+
+        Raises:
+            AssertionError: the app sent ASGI messages out of order.
+        """
         return _run(lambda: self.aconnect(path, headers, query_params, messages, idle, timeout))
 
     async def aconnect(self, path: str, headers: dict[str, str] | None = None,

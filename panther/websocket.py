@@ -1,20 +1,22 @@
 """WebSocket endpoints, and reaching any live connection from anywhere.
 
-Write one class per endpoint and route it like an API::
+Write one class per endpoint and route it like an API:
 
-    from panther.websocket import GenericWebsocket, send_message_to_websocket
+```python
+from panther.websocket import GenericWebsocket, send_message_to_websocket
 
-    class BookWebsocket(GenericWebsocket):
-        async def connect(self, **kwargs):
-            await self.accept()
+class BookWebsocket(GenericWebsocket):
+    async def connect(self, **kwargs):
+        await self.accept()
 
-        async def receive(self, data: str | bytes):
-            await self.send(data)
+    async def receive(self, data: str | bytes):
+        await self.send(data)
 
-    urls = {'ws/book/': BookWebsocket}
+urls = {'ws/book/': BookWebsocket}
 
-    # From an API, a background job or another worker:
-    await send_message_to_websocket(connection_id, {'new': 'book'})
+# From an API, a background job or another worker:
+await send_message_to_websocket(connection_id, {'new': 'book'})
+```
 """
 
 from __future__ import annotations
@@ -49,7 +51,32 @@ class GenericWebsocket(BaseRequest):
     Override ``connect`` (accept or close there; otherwise the handshake is
     rejected), ``receive`` (``str`` for text frames, ``bytes`` for binary, or a
     pydantic model when annotated with one) and optionally ``disconnect``.
-    ``auth`` and ``permissions`` are async callables called with the connection.
+
+    From ``connect`` on, ``self`` has ``headers``, ``query_params``, ``cookies``,
+    ``path``, ``path_variables``, ``user``, ``client`` and ``scope``; after
+    ``accept()``, ``connection_id``.
+
+    Attributes:
+        auth: an async function or a class with ``async __call__``, called with
+            the connection; what it returns becomes ``self.user``, and if it
+            raises the handshake is rejected (401). ``None``: the configured
+            ``WS_AUTHENTICATION``, and only when the handshake has credentials.
+        permissions: one or a list of async callables called with the
+            connection; the first that returns ``False`` rejects it (403).
+
+    Examples:
+        ```python
+        class RoomWebsocket(GenericWebsocket):
+            auth = QueryParamJWTAuthentication
+            permissions = [IsAuthenticated]
+
+            async def connect(self, room_id: int):
+                await self.accept()
+                await self.join_group(f'room:{room_id}')
+
+            async def receive(self, data: str):
+                await send_message_to_group(f'room:{self.path_variables["room_id"]}', data)
+        ```
     """
 
     auth: Any = None
@@ -74,10 +101,23 @@ class GenericWebsocket(BaseRequest):
     # -- hooks users override --------------------------------------------------
 
     async def connect(self, **kwargs: Any) -> None:
-        """Called after auth and permissions with the path variables; accept here."""
+        """Called after auth and permissions with the path variables as keyword arguments.
+
+        Call ``accept()`` to take the connection or ``close()`` to refuse it;
+        returning without either rejects the handshake. Annotated parameters are
+        converted (``room_id: int``); a value that does not convert has rejected
+        the handshake before ``connect`` runs.
+        """
 
     async def receive(self, data: str | bytes) -> None:
-        """Called for every incoming message."""
+        """Called for every incoming message, one at a time, in order.
+
+        ``data`` is ``str`` for a text frame and ``bytes`` for a binary one;
+        annotate it with a pydantic model to get each message decoded and
+        validated (an invalid one is answered with ``{"detail": [...]}`` and the
+        connection stays open). An exception escaping it is logged and closes
+        this connection with 1011.
+        """
 
     async def disconnect(self, code: int) -> None:
         """Called exactly once when an accepted connection ends, whoever ended it.
@@ -103,9 +143,13 @@ class GenericWebsocket(BaseRequest):
     async def accept(self, subprotocol: str | None = None, headers: dict[str, str] | None = None) -> None:
         """Complete the handshake; ``self.connection_id`` is set from here on.
 
-        ``subprotocol`` is the one chosen from those the client offered;
-        ``headers`` are extra response headers. Raises ``WebsocketStateError``
-        when called twice or after ``close()``.
+        Args:
+            subprotocol: the one chosen from those the client offered
+                (``Sec-WebSocket-Protocol``), or ``None``.
+            headers: extra response headers.
+
+        Raises:
+            WebsocketStateError: called twice, or after ``close()``.
         """
         outbox = self._outbox
         check('accept()', outbox.state, (WebsocketState.CONNECTING,))
@@ -125,9 +169,16 @@ class GenericWebsocket(BaseRequest):
         Sends are delivered in order with every other send to this connection,
         including those from ``send_message_to_websocket``. Once the peer has left
         or the connection was closed from outside, a send is dropped quietly, so a
-        long-running loop should check ``self.is_connected``; a send before
-        ``accept()`` or after this connection's own ``close()`` raises
-        ``WebsocketStateError``.
+        long-running loop should check ``self.is_connected``.
+
+        Args:
+            data: ``str`` (text frame), ``bytes`` (binary frame), or anything
+                orjson encodes: ``None``, numbers, lists, tuples, dicts, pydantic
+                models (a JSON text frame).
+
+        Raises:
+            WebsocketStateError: before ``accept()``, or after this connection's
+                own ``close()``.
         """
         kind = type(data)
         payload = data if kind is str or kind is bytes else encode_payload(data)
@@ -138,12 +189,25 @@ class GenericWebsocket(BaseRequest):
     async def close(self, code: int = status.WS_1000_NORMAL_CLOSURE, reason: str = '') -> None:
         """Close the connection after what was sent before, or reject the handshake if not accepted yet.
 
-        Raises ``WebsocketStateError`` when this connection already closed itself.
+        Args:
+            code: the close code (``status.WS_1000_NORMAL_CLOSURE``,
+                ``status.WS_1008_POLICY_VIOLATION``, ...).
+            reason: a short text the client sees (the protocol allows 123 bytes of UTF-8).
+
+        Raises:
+            WebsocketStateError: this connection already closed itself.
         """
         await self._outbox.close(code, reason, by_handler=True)
 
     async def join_group(self, name: str) -> None:
-        """Join group ``name``; ``send_message_to_group(name, ...)`` then reaches this connection."""
+        """Join group ``name``; ``send_message_to_group(name, ...)`` then reaches this connection.
+
+        Joining twice is the same as once. The membership ends with the
+        connection (or with ``leave_group``), on whichever worker it lives.
+
+        Raises:
+            WebsocketStateError: the connection is not open (not accepted yet, or closed).
+        """
         check('join_group()', self._outbox.state, (WebsocketState.OPEN,))
         await self._runtime.join(name, self.connection_id)  # type: ignore[arg-type]
 
@@ -194,9 +258,24 @@ async def _started() -> _runtime.Runtime:
 async def send_message_to_websocket(connection_id: str, data: Any) -> None:
     """Send ``data`` to the connection ``connection_id``, wherever it lives.
 
-    A connection that no longer exists is skipped with a debug log, never an error::
+    Works from any code in any process running the same app and bus: an API, a
+    background job, another worker, another machine. Sends to one connection
+    arrive in order. A connection that no longer exists is skipped with a debug
+    log, never an error.
 
+    Args:
+        connection_id: the ``connection_id`` of the target connection.
+        data: what ``GenericWebsocket.send`` takes: ``str``, ``bytes`` or
+            anything JSON can encode.
+
+    Raises:
+        BusError: with Redis, only when Redis has been unreachable for so long
+            that ``BUS_BUFFER_SIZE`` messages are already waiting.
+
+    Examples:
+        ```python
         await send_message_to_websocket(connection_id='7e82d57c9ec0478787b01916910a9f45', data='hi')
+        ```
     """
     runtime = _runtime.current()
     if not runtime.started:
@@ -207,14 +286,33 @@ async def send_message_to_websocket(connection_id: str, data: Any) -> None:
 async def close_websocket_connection(
     connection_id: str, code: int = status.WS_1000_NORMAL_CLOSURE, reason: str = ''
 ) -> None:
-    """Close the connection ``connection_id`` wherever it lives, after the sends queued before."""
+    """Close the connection ``connection_id`` wherever it lives, after the sends queued before.
+
+    An unknown or already closed id is skipped with a debug log.
+
+    Args:
+        connection_id: the ``connection_id`` of the target connection.
+        code: the close code the client gets.
+        reason: a short text the client gets with it.
+    """
     await (await _started()).close(connection_id, code, reason)
 
 
 async def send_message_to_group(name: str, data: Any, exclude: str | list[str] | None = None) -> None:
     """Send ``data`` once to every member of group ``name`` on every worker and machine.
 
-    ``exclude`` is a connection id (or a list of them) to leave out, e.g. the sender.
+    It costs one bus message per worker with members, never one per member. A
+    group without members is not an error.
+
+    Args:
+        name: the group, as passed to ``join_group``.
+        data: what ``GenericWebsocket.send`` takes.
+        exclude: a connection id (or a list of them) to leave out, e.g. the sender.
+
+    Examples:
+        ```python
+        await send_message_to_group('room:7', {'type': 'message', 'text': 'hi'}, exclude=self.connection_id)
+        ```
     """
     if exclude is None:
         skip: tuple[str, ...] = ()
@@ -226,5 +324,8 @@ async def send_message_to_group(name: str, data: Any, exclude: str | list[str] |
 
 
 async def group_members(name: str) -> list[str]:
-    """Connection ids of the live members of group ``name`` across all workers and machines."""
+    """Connection ids of the live members of group ``name`` across all workers and machines.
+
+    Each worker's members in the order they joined; ``[]`` for a group without members.
+    """
     return await (await _started()).group_members(name)

@@ -15,6 +15,8 @@ import enum
 
 
 class WebsocketState(enum.Enum):
+    """Where a connection is: ``self.state`` on a ``GenericWebsocket``."""
+
     CONNECTING = 'CONNECTING'
     OPEN = 'OPEN'
     CLOSING = 'CLOSING'

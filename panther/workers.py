@@ -1,8 +1,10 @@
 """gunicorn worker classes for panther apps.
 
-Example::
+Example:
 
-    gunicorn -w 4 -k panther.workers.UvicornWorker main:app --preload
+```bash
+gunicorn -w 4 -k panther.workers.UvicornWorker main:app --preload
+```
 
 ``--preload`` builds the app once in gunicorn's master, so the workers share
 connections (the shared-local bus) without Redis. Needs the ``gunicorn`` extra:

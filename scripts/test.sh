@@ -18,7 +18,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 source scripts/venv.sh
-ensure_venv test
+ensure_venv test,docs  # docs: tests/test_docs_site.py builds the site
 # The server matrix also runs panther on the lowest uvicorn pyproject.toml allows (tests/servers.py MIN_UVICORN).
 lowest=$("$VENV_PYTHON" -c "import re,tomllib;d=tomllib.load(open('pyproject.toml','rb'))['project']['dependencies'];print(next(re.search(r'>=([0-9.]+)',x).group(1) for x in d if x.startswith('uvicorn')))")
 if [ ! -f ".cache/uvicorn-lowest/uvicorn-$lowest.dist-info/METADATA" ]; then

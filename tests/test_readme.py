@@ -1,9 +1,11 @@
-"""The README's snippets work as pasted.
+"""The README's example and the Quickstart's tests for it work as pasted.
 
 Every fenced ``python`` block whose first line names a file (``# main.py``, ``# test_main.py``)
-is written to that file in an empty folder, and the ``test_*.py`` ones run under pytest there,
-outside this repository's pytest configuration: pytest-asyncio in its default strict mode.
-The ``panther token`` steps are followed against the notifications example.
+in the README and in docs/quickstart.md is written to that file in an empty folder, and the
+``test_*.py`` ones run under pytest there, outside this repository's pytest configuration:
+pytest-asyncio in its default strict mode. The README's ``main.py`` is the Quickstart's, so the
+tests there are its tests. The ``panther token`` steps of docs/auth.md are followed against the
+notifications example.
 """
 
 from __future__ import annotations
@@ -21,15 +23,24 @@ import websockets
 from tests.servers import EXAMPLES, ROOT, _env, serve
 
 README = (ROOT / 'README.md').read_text()
+QUICKSTART = (ROOT / 'docs' / 'quickstart.md').read_text()
+AUTH_PAGE = (ROOT / 'docs' / 'auth.md').read_text()
 
 
-def named_python_blocks() -> dict[str, str]:
-    blocks = re.findall(r'```python\n(# ([\w/]+\.py)\n.*?)```', README, re.S)
+def named_blocks(text: str) -> dict[str, str]:
+    blocks = re.findall(r'```python\n(# ([\w/]+\.py)\n.*?)```', text, re.S)
     return {name: code for code, name in blocks}
 
 
-def test_the_readme_has_an_app_and_its_tests():
-    assert {'main.py', 'test_main.py'} <= set(named_python_blocks())
+def named_python_blocks() -> dict[str, str]:
+    """The README's files, with the Quickstart's tests of them."""
+    return {**named_blocks(README), 'test_main.py': named_blocks(QUICKSTART)['test_main.py']}
+
+
+def test_the_readme_has_an_app_and_the_quickstart_its_tests():
+    assert 'main.py' in named_blocks(README) and 'test_main.py' in named_blocks(QUICKSTART)
+    assert named_blocks(README)['main.py'] == named_blocks(QUICKSTART)['main.py']
+    assert 'docs/quickstart.md' in README
 
 
 def test_readme_tests_pass_as_pasted_under_strict_pytest_asyncio(tmp_path):
@@ -58,7 +69,7 @@ def test_the_async_readme_test_would_not_run_unmarked_in_strict_mode(tmp_path):
     assert result.returncode != 0 and 'async def functions are not natively supported' in result.stdout
 
 
-def test_what_the_readme_says_to_do_with_panther_token(tmp_path):
+def test_what_the_docs_say_to_do_with_panther_token(tmp_path):
     app_dir = tmp_path / 'notifications'
     shutil.copytree(EXAMPLES / 'notifications', app_dir, ignore=shutil.ignore_patterns('*.sqlite3', '__pycache__'))
     env = {'NOTIFICATIONS_DB': str(tmp_path / 'users.sqlite3')}
@@ -71,7 +82,7 @@ def test_what_the_readme_says_to_do_with_panther_token(tmp_path):
 
     assert 'with id 1' in cli('createuser', 'main:app', '--username', 'ada', '--password', 'pw-ada')
     token = cli('token', 'main:app', '1')
-    assert 'panther token main:app 1' in README and '?authorization=<token>' in README
+    assert 'panther token main:app 1' in AUTH_PAGE and '?authorization=<token>' in AUTH_PAGE
 
     with serve('main:app', cwd=app_dir, env=env) as server:
         async def scenario() -> None:

@@ -1,14 +1,14 @@
 """The embedded database: pydantic models stored in SQLite.
 
-::
+```python
+from panther.db import Model
 
-    from panther.db import Model
+class Book(Model):
+    title: str
 
-    class Book(Model):
-        title: str
-
-    book = await Book.insert_one(title='Dune')
-    await Book.find_one(id=book.id)
+book = await Book.insert_one(title='Dune')
+await Book.find_one(id=book.id)
+```
 
 See ``panther.db.model`` for the queries, ``panther.db.connection`` for the
 ``DATABASE`` setting, ``panther.db.models`` for ``BaseUser`` and

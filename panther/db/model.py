@@ -1,23 +1,23 @@
 """``Model``: a pydantic model whose subclasses are database tables.
 
-::
+```python
+from panther.db import Model
 
-    from panther.db import Model
+class Book(Model):
+    __unique__ = ('isbn',)      # optional: unique fields (or tuples of fields)
+    title: str
+    isbn: str
+    pages: int = 0
 
-    class Book(Model):
-        __unique__ = ('isbn',)      # optional: unique fields (or tuples of fields)
-        title: str
-        isbn: str
-        pages: int = 0
-
-    book = await Book.insert_one(title='Dune', isbn='978-0441013593')
-    book.id                                   # assigned by the database
-    await Book.find_one(isbn='978-0441013593')
-    await Book.find(pages=0)                  # list, oldest first
-    await Book.count()
-    await Book.update_one({'id': book.id}, pages=412)
-    await book.update(title='Dune (1965)')
-    await Book.delete_one(id=book.id)         # True if a row was deleted
+book = await Book.insert_one(title='Dune', isbn='978-0441013593')
+book.id                                   # assigned by the database
+await Book.find_one(isbn='978-0441013593')
+await Book.find(pages=0)                  # list, oldest first
+await Book.count()
+await Book.update_one({'id': book.id}, pages=412)
+await book.update(title='Dune (1965)')
+await Book.delete_one(id=book.id)         # True if a row was deleted
+```
 
 The table is the class name in lower case (``book``) unless the class sets
 ``__table__ = 'books'``. Filters are field equalities joined with AND; values are
@@ -118,10 +118,10 @@ class Model(BaseModel):
     async def insert_one(cls, document: Mapping[str, Any] | None = None, /, **fields: Any) -> Self:
         """Validate and store a new row; return it with its ``id`` set.
 
-        ::
-
-            book = await Book.insert_one(title='Dune', isbn='1')
-            book = await Book.insert_one({'title': 'Dune', 'isbn': '1'})
+        ```python
+        book = await Book.insert_one(title='Dune', isbn='1')
+        book = await Book.insert_one({'title': 'Dune', 'isbn': '1'})
+        ```
         """
         obj = cls.model_validate({**(document or {}), **fields})
         obj.id = await get_database().insert(cls._table(), obj._document(), id=obj.id)
@@ -133,10 +133,10 @@ class Model(BaseModel):
     ) -> Self | None:
         """Return the oldest row matching every filter, or ``None``.
 
-        ::
-
-            await Book.find_one(id=1)
-            await Book.find_one(title='Dune', pages=412)
+        ```python
+        await Book.find_one(id=1)
+        await Book.find_one(title='Dune', pages=412)
+        ```
         """
         rows = await get_database().select(cls._table(), cls._filters(filters, kwargs), limit=1)
         return cls._from_row(*rows[0]) if rows else None
@@ -145,9 +145,9 @@ class Model(BaseModel):
     async def find(cls, filters: Mapping[str, Any] | None = None, /, **kwargs: Any) -> list[Self]:
         """Return every row matching the filters (all rows without filters), oldest first.
 
-        ::
-
-            short_books = await Book.find(pages=0)
+        ```python
+        short_books = await Book.find(pages=0)
+        ```
         """
         rows = await get_database().select(cls._table(), cls._filters(filters, kwargs))
         return [cls._from_row(row_id, document) for row_id, document in rows]
@@ -156,9 +156,9 @@ class Model(BaseModel):
     async def count(cls, filters: Mapping[str, Any] | None = None, /, **kwargs: Any) -> int:
         """Return how many rows match the filters.
 
-        ::
-
-            await Book.count(pages=0)
+        ```python
+        await Book.count(pages=0)
+        ```
         """
         return await get_database().count(cls._table(), cls._filters(filters, kwargs))
 
@@ -171,10 +171,10 @@ class Model(BaseModel):
         The row is read, validated with the changes and written back in one
         transaction, so concurrent updates of different fields do not lose each other.
 
-        ::
-
-            await Book.update_one({'isbn': '1'}, pages=412)
-            await Book.update_one({'isbn': '1'}, {'pages': 412})
+        ```python
+        await Book.update_one({'isbn': '1'}, pages=412)
+        await Book.update_one({'isbn': '1'}, {'pages': 412})
+        ```
         """
         updates = {**(changes or {}), **kwargs}
         if 'id' in updates:
@@ -199,9 +199,9 @@ class Model(BaseModel):
     async def delete_one(cls, filters: Mapping[str, Any] | None = None, /, **kwargs: Any) -> bool:
         """Delete the oldest row matching the filters; return whether one was deleted.
 
-        ::
-
-            await Book.delete_one(id=1)
+        ```python
+        await Book.delete_one(id=1)
+        ```
         """
         table, where = cls._table(), cls._filters(filters, kwargs)
         deleted = await get_database().delete(table, where, limit=1)
@@ -213,9 +213,9 @@ class Model(BaseModel):
     async def delete_many(cls, filters: Mapping[str, Any] | None = None, /, **kwargs: Any) -> int:
         """Delete every row matching the filters (all rows without filters); return how many.
 
-        ::
-
-            await Book.delete_many(pages=0)
+        ```python
+        await Book.delete_many(pages=0)
+        ```
         """
         table, where = cls._table(), cls._filters(filters, kwargs)
         deleted = await get_database().delete(table, where, limit=None)
@@ -233,9 +233,9 @@ class Model(BaseModel):
     async def update(self, **fields: Any) -> None:
         """Change fields of this row in the database and on this object.
 
-        ::
-
-            await book.update(pages=500)
+        ```python
+        await book.update(pages=500)
+        ```
         """
         updated = await type(self).update_one({'id': self._require_id()}, **fields)
         if updated is None:
@@ -246,8 +246,8 @@ class Model(BaseModel):
     async def delete(self) -> bool:
         """Delete this row; return whether it still existed.
 
-        ::
-
-            await book.delete()
+        ```python
+        await book.delete()
+        ```
         """
         return await type(self).delete_one(id=self._require_id())

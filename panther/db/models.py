@@ -1,19 +1,21 @@
 """``BaseUser``, the user model authentication loads, and ``get_user_model()``.
 
-::
+```python
+from panther.db.models import BaseUser
 
-    from panther.db.models import BaseUser
+user = await BaseUser.create_user('ali', 'a long passphrase')
+user.check_password('a long passphrase')   # True
+await user.update_last_login()
+```
 
-    user = await BaseUser.create_user('ali', 'a long passphrase')
-    user.check_password('a long passphrase')   # True
-    await user.update_last_login()
+To add fields, subclass it and name the subclass in ``USER_MODEL``:
 
-To add fields, subclass it and name the subclass in ``USER_MODEL``::
+```python
+class User(BaseUser):
+    email: str | None = None
 
-    class User(BaseUser):
-        email: str | None = None
-
-    USER_MODEL = 'app.models.User'
+USER_MODEL = 'app.models.User'
+```
 
 Passwords are stored as ``scrypt$<n>$<r>$<p>$<salt>$<hash>`` (base64 salt and hash).
 A raw password given to the model (``insert_one(password=...)``,
@@ -57,10 +59,10 @@ def _scrypt(raw: str, salt: bytes, n: int, r: int, p: int) -> bytes:
 def hash_password(raw: str) -> str:
     """Return a salted scrypt hash of ``raw``: ``scrypt$n$r$p$salt$hash``.
 
-    ::
-
-        hashed = hash_password('secret')
-        verify_password('secret', hashed)  # True
+    ```python
+    hashed = hash_password('secret')
+    verify_password('secret', hashed)  # True
+    ```
     """
     salt = secrets.token_bytes(16)
     digest = _scrypt(raw, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
@@ -90,11 +92,11 @@ def verify_password(raw: str, hashed: str) -> bool:
 class BaseUser(Model):
     """A user: unique ``username``, hashed ``password``, creation and last-login times.
 
-    ::
-
-        user = await BaseUser.create_user('ali', 'secret')
-        same = await BaseUser.find_one(username='ali')
-        same.check_password('secret')  # True
+    ```python
+    user = await BaseUser.create_user('ali', 'secret')
+    same = await BaseUser.find_one(username='ali')
+    same.check_password('secret')  # True
+    ```
     """
 
     __unique__ = ('username',)
@@ -113,9 +115,9 @@ class BaseUser(Model):
     async def create_user(cls, username: str, password: str, **fields: Any) -> Self:
         """Store a new user with ``password`` hashed (raises ``DuplicateError`` if taken).
 
-        ::
-
-            user = await BaseUser.create_user('ali', 'secret')
+        ```python
+        user = await BaseUser.create_user('ali', 'secret')
+        ```
         """
         hashed = await asyncio.to_thread(hash_password, password)
         return await cls.insert_one(username=username, password=hashed, **fields)
@@ -123,28 +125,28 @@ class BaseUser(Model):
     def check_password(self, raw: str) -> bool:
         """Whether ``raw`` is this user's password (constant-time; ~50 ms of CPU).
 
-        ::
-
-            if not user.check_password(given):
-                raise AuthenticationAPIError('Wrong username or password')
+        ```python
+        if not user.check_password(given):
+            raise AuthenticationAPIError('Wrong username or password')
+        ```
         """
         return verify_password(raw, self.password)
 
     async def set_password(self, raw: str) -> None:
         """Hash ``raw`` off the event loop and store it as the new password.
 
-        ::
-
-            await user.set_password('new secret')
+        ```python
+        await user.set_password('new secret')
+        ```
         """
         await self.update(password=await asyncio.to_thread(hash_password, raw))
 
     async def update_last_login(self) -> None:
         """Set ``last_login`` to now (UTC), in the database and on this object.
 
-        ::
-
-            await user.update_last_login()
+        ```python
+        await user.update_last_login()
+        ```
         """
         await self.update(last_login=datetime.now(UTC))
 
@@ -152,10 +154,10 @@ class BaseUser(Model):
 def get_user_model() -> type[BaseUser]:
     """Return the ``USER_MODEL`` class of the current config, or ``BaseUser``.
 
-    ::
-
-        User = get_user_model()
-        user = await User.find_one(id=payload['user_id'])
+    ```python
+    User = get_user_model()
+    user = await User.find_one(id=payload['user_id'])
+    ```
     """
     model = config.USER_MODEL
     if model is None:

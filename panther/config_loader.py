@@ -128,6 +128,14 @@ def _origins(value: Any) -> list[str] | None:
     return [o.rstrip('/') for o in value]
 
 
+def _url_path(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith('/') or any(c in value for c in '?# \t\r\n'):
+        raise ConfigError(key, f"expected a URL path starting with '/' (or None), got {value!r}")
+    return value
+
+
 def _callable_path(key: str, value: Any) -> Any:
     if value is None:
         return None
@@ -171,6 +179,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     'WS_RESUME_WINDOW': lambda v: 0 if v == 0 and not isinstance(v, bool) else _number(
         'WS_RESUME_WINDOW', v, allow_none=False),
     'WS_RESUME_BUFFER': lambda v: _number('WS_RESUME_BUFFER', v, allow_none=False, integer=True),
+    'WS_CLIENT_PATH': lambda v: _url_path('WS_CLIENT_PATH', v),
     'BUS_BUFFER_SIZE': lambda v: _number('BUS_BUFFER_SIZE', v, allow_none=False, integer=True),
     'AUTH_CACHE_TTL': lambda v: _number('AUTH_CACHE_TTL', v, allow_none=True),
     'AUTH_CACHE_SIZE': lambda v: _number('AUTH_CACHE_SIZE', v, allow_none=False, integer=True),

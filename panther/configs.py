@@ -65,6 +65,8 @@ class Config:
     # and the most messages kept for it.
     WS_RESUME_WINDOW: float = 30.0
     WS_RESUME_BUFFER: int = 1000
+    # Where every app serves the browser client (panther/static/panther.js); None: not served.
+    WS_CLIENT_PATH: str | None = '/_panther/panther.js'
 
     # Verified access tokens and their users are kept this many seconds (never past the token's exp);
     # None turns the cache off. See panther.token_cache for why revocation and user changes still hold.

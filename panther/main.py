@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from panther.app import HTTPEndpoint
+from panther.browser_client import serve_client
 from panther.config_loader import load_config
 from panther.converters import PathVariableError
 from panther.exceptions import APIError, NotFoundAPIError, UpgradeRequiredAPIError
@@ -125,6 +126,7 @@ class Panther:
             as_guard(config.WS_AUTHENTICATION, where='WS_AUTHENTICATION') if config.WS_AUTHENTICATION else None
         )
         self.router = Router(config.URLS)
+        self.client_path = config.WS_CLIENT_PATH
         for route in self.router.routes:
             target = route.target
             if isinstance(target, type) and issubclass(target, GenericWebsocket):
@@ -169,6 +171,9 @@ class Panther:
         await endpoint(scope, receive, send, matched[1], runtime)  # type: ignore[index]
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope['path'] == self.client_path:
+            await serve_client(scope, send)
+            return
         request = Request(scope, receive)
         try:
             matched = self.router.match(scope['path'])

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
 
 class TcpProxy:
@@ -83,3 +84,51 @@ class TcpProxy:
         with contextlib.suppress(OSError, RuntimeError):
             if writer.can_write_eof():
                 writer.write_eof()
+
+
+class _ProxyThread:
+    """A ``TcpProxy`` on an event loop of its own thread, for synchronous tests (Playwright's sync API)."""
+
+    def __init__(self, upstream: int) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._proxy = TcpProxy([upstream])
+
+    @property
+    def port(self) -> int:
+        return self._proxy.port
+
+    def _run(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    def start(self) -> _ProxyThread:
+        self._thread.start()
+        self._run(self._proxy.__aenter__())
+        return self
+
+    def stop(self) -> None:
+        self._run(self._proxy.__aexit__(None, None, None))
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def cut(self) -> int:
+        async def cut() -> int:
+            return self._proxy.cut()
+        return self._run(cut())
+
+    def hold(self) -> None:
+        """New connections are dropped at once until ``release()``: the network stays down."""
+        self._proxy.down = True
+
+    def release(self) -> None:
+        self._proxy.down = False
+
+
+@contextlib.contextmanager
+def tcp_proxy(upstream: int) -> Iterator[_ProxyThread]:
+    """``TcpProxy`` to ``upstream`` in a thread: ``port``, ``cut()``, ``hold()``, ``release()``."""
+    proxy = _ProxyThread(upstream).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()

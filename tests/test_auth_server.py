@@ -207,7 +207,7 @@ def test_notifications_example_end_to_end(tmp_path):
     env = {'NOTIFICATIONS_DB': str(tmp_path / 'notifications.sqlite3')}
     with serve('main:app', cwd=EXAMPLES / 'notifications', env=env) as server:
         page = httpx.get(server.http + '/')
-        assert page.status_code == 200 and 'new WebSocket' in page.text
+        assert page.status_code == 200 and "import { connect } from '/_panther/panther.js'" in page.text
 
         for name in ('ali', 'bob'):
             created = httpx.post(f'{server.http}/api/register/', json={'username': name, 'password': 'pw-' + name})

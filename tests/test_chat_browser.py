@@ -9,6 +9,7 @@ import websockets
 from playwright.sync_api import expect, sync_playwright
 
 from tests.servers import EXAMPLES, serve
+from tests.tcp_proxy import tcp_proxy
 
 CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
                  '--disable-sync', '--no-first-run', '--disable-quic']
@@ -84,3 +85,48 @@ def test_the_socket_needs_a_valid_token(server):
             assert '"name":"dave"' in welcome
 
     asyncio.run(attempts())
+
+
+def test_a_dropped_connection_comes_back_and_misses_nothing(server):
+    """alice's network drops mid-conversation (a proxy in front of her resets both sides); her page
+    reconnects through /_panther/panther.js, resumes the session and shows every message once, in order."""
+    with tcp_proxy(server.port) as proxy, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path='/usr/bin/chromium', args=CHROMIUM_ARGS, headless=True)
+        try:
+            alice = browser.new_context().new_page()
+            bob = browser.new_context().new_page()
+            sign_in_and_join(alice, f'http://127.0.0.1:{proxy.port}', 'alice', 'den')
+            sign_in_and_join(bob, server.http, 'bob', 'den')
+            expect(alice.locator('#people li')).to_have_text(['alice', 'bob'])
+
+            said = []
+            for n in range(5):
+                said.append(f'bob: before {n}')
+                bob.fill('#text', f'before {n}')
+                bob.press('#text', 'Enter')
+            expect(alice.locator('#log .message')).to_have_text(said)
+
+            # The drop: held, so alice cannot reconnect while bob keeps talking.
+            proxy.hold()
+            assert proxy.cut() >= 1
+            expect(alice.locator('#status')).to_have_text('reconnecting…')
+            for n in range(20):
+                said.append(f'bob: during {n}')
+                bob.fill('#text', f'during {n}')
+                bob.press('#text', 'Enter')
+            expect(bob.locator('#log .message')).to_have_text(said)
+            proxy.release()
+
+            expect(alice.locator('#status')).to_have_text('connected as alice', timeout=15000)
+            expect(alice.locator('#log .message')).to_have_text(said)
+            # Resumed, not rejoined: nobody saw alice leave or join again, and nothing is missing.
+            expect(alice.locator('#log .event')).to_have_text(['bob joined'])
+            expect(bob.locator('#log .event')).to_have_count(0)
+            expect(bob.locator('#people li')).to_have_text(['alice', 'bob'])
+
+            alice.fill('#text', 'back again')
+            alice.press('#text', 'Enter')
+            expect(bob.locator('#log .message').last).to_have_text('alice: back again')
+            expect(alice.locator('#log .message')).to_have_text([*said, 'alice: back again'])
+        finally:
+            browser.close()

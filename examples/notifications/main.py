@@ -141,17 +141,22 @@ PAGE = """<!doctype html>
     </fieldset>
   </form>
   <ul id="inbox"></ul>
-  <script>
+  <script type="module">
+    // The browser client every panther app serves: it reconnects and resumes by itself.
+    import { connect } from '/_panther/panther.js';
+
     const $ = (id) => document.getElementById(id);
     let token = null;
+    let socket = null;
     const post = (url, body, headers = {}) => fetch(url, {
       method: 'POST', headers: {'Content-Type': 'application/json', ...headers}, body: JSON.stringify(body),
     }).then(async (r) => ({ok: r.ok, data: await r.json()}));
     const credentials = () => ({username: $('username').value, password: $('password').value});
 
     function listen(access) {
-      const socket = new WebSocket(`ws://${location.host}/ws/notifications/?authorization=${access}`);
-      socket.onmessage = (event) => {
+      if (socket) socket.close();
+      socket = connect('/ws/notifications/', {token: access});
+      socket.addEventListener('message', (event) => {
         const data = JSON.parse(event.data);
         if (data.type === 'connected') {
           $('status').textContent = `signed in as ${data.username} (user id ${data.user_id})`;
@@ -162,11 +167,12 @@ PAGE = """<!doctype html>
         item.className = 'notification';
         item.textContent = `${data.from}: ${data.message}`;
         $('inbox').appendChild(item);
-      };
-      socket.onclose = (event) => {
+      });
+      socket.addEventListener('gap', () => { $('status').textContent += ' (reconnected: some may be missing)'; });
+      socket.addEventListener('close', (event) => {
         $('status').textContent = `disconnected (${event.code})`;
         $('send').disabled = true;
-      };
+      });
     }
 
     $('login').onsubmit = async (event) => {

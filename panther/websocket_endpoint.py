@@ -130,7 +130,10 @@ class WebsocketEndpoint:
     ) -> None:
         limits = runtime.limits
         outbox: Outbox
-        if limits.resume_window and PROTOCOL in (scope.get('subprotocols') or ()):
+        # Also with sessions off (WS_RESUME_WINDOW = 0): a browser fails a handshake that offered a
+        # subprotocol the server did not select, so panther.v1 clients always get their framing, and
+        # with a window of 0 nothing is kept after a drop.
+        if PROTOCOL in (scope.get('subprotocols') or ()):
             outbox = SessionOutbox(send, scope, limits.send_queue_size, limits.close_timeout, limits.direct_write,
                                    runtime.sessions)
         else:

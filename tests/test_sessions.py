@@ -271,7 +271,7 @@ def _app(window: float, subprotocol: str | None = None):
 
 @pytest.mark.parametrize(('window', 'chosen', 'offered', 'session'), [
     (30, None, ['panther.v1'], True),
-    (0, None, ['panther.v1'], False),  # sessions off
+    (0, None, ['panther.v1'], True),  # resuming off: still its framing (browsers need the subprotocol), window 0
     (30, 'chat', ['chat', 'panther.v1'], False),  # the handler chose its own subprotocol
     (30, None, [], False),  # a plain client
 ])
@@ -283,7 +283,7 @@ async def test_who_gets_a_session(window, chosen, offered, session):
         assert accept['subprotocol'] == ('panther.v1' if session else chosen)
         if session:
             welcome = json.loads(await ws.receive_text())
-            assert welcome['type'] == 'welcome'
+            assert welcome['type'] == 'welcome' and welcome['window'] == window
             await ws.send('Dhi')
             assert await ws.receive_text() == '1:hi'
         else:

@@ -9,6 +9,12 @@ goes to redis-py unchanged::
         'class': 'myapp.MyRedis',                 # optional Redis subclass to build
     }
 
+With ``'cluster': True``, ``host``/``port`` (or ``url``) name one start-up node of a
+Redis or Valkey Cluster and ``redis`` is a ``redis.asyncio.cluster.RedisCluster``;
+every other key goes to it (``panther.redis_cluster``)::
+
+    REDIS = {'cluster': True, 'host': '10.0.0.5', 'port': 7000, 'password': '...'}
+
 A dead pooled connection (Redis restarted, a proxy dropped it) is retried
 transparently: unless ``REDIS`` says otherwise, the client retries a command up
 to 3 times with exponential backoff (10 ms to 0.5 s) on redis-py's
@@ -37,16 +43,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from panther.config_loader import import_string
 from panther.configs import config
 from panther.db.connection import close_database, close_database_sync
 from panther.exceptions import ConfigError
+from panther.redis_cluster import build_cluster, is_cluster
 
 __all__ = ['RedisConnection', 'close_database', 'close_database_sync', 'redis']
 
@@ -88,13 +96,26 @@ def _resilience() -> dict[str, Any]:
     }
 
 
-def build_client(settings: dict[str, Any], **overrides: Any) -> Redis:
+def _cluster_class(value: Any) -> type[RedisCluster]:
+    if value is None or value in _PROXY_PATHS or value is RedisConnection:
+        return RedisCluster
+    target = import_string(value, 'REDIS') if isinstance(value, str) else value
+    if isinstance(target, type) and issubclass(target, RedisCluster):
+        return target
+    raise ConfigError('REDIS', f"'class' must name a redis.asyncio.cluster.RedisCluster subclass "
+                               f"when 'cluster' is set, got {value!r}")
+
+
+def build_client(settings: dict[str, Any], **overrides: Any) -> Redis | RedisCluster:
     """Build (without connecting) a client from a ``REDIS`` dict; options are checked.
 
+    With ``'cluster': True`` the client is a ``RedisCluster`` (``panther.redis_cluster``).
     ``settings`` win over panther's retry defaults (see the module docstring), ``overrides`` over both.
     Raises ``ConfigError('REDIS', ...)`` for an option redis-py refuses.
     """
     options = {**_resilience(), **settings}
+    if is_cluster(options):
+        return build_cluster({**options, **overrides}, _cluster_class(options.get('class')))
     cls = _client_class(options.pop('class', None))
     url = options.pop('url', None)
     options.update(overrides)
@@ -171,7 +192,7 @@ class RedisConnection:
         probe = build_client(raw, retry=Retry(NoBackoff(), 0))
         try:
             await probe.ping()
-        except (RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
             reason = ' '.join(str(exc).split()) or type(exc).__name__
             problem = f'cannot connect to redis at {_address(raw)} ({reason})'
             raise ConfigError('REDIS', problem) from None

@@ -25,7 +25,8 @@ from panther.websocket import (
 )
 
 if os.environ.get('TEST_REDIS_CLUSTER'):
-    REDIS = {'cluster': True, 'host': '127.0.0.1', 'port': int(os.environ['TEST_REDIS_PORT'])}
+    REDIS = {'cluster': True, 'host': '127.0.0.1', 'port': int(os.environ['TEST_REDIS_PORT']),
+             **orjson.loads(os.environ.get('TEST_REDIS_EXTRA', '{}'))}
 elif os.environ.get('TEST_REDIS_PORT'):
     REDIS = {'host': '127.0.0.1', 'port': int(os.environ['TEST_REDIS_PORT']), 'db': 0}
 BUS_LIVENESS_TTL = float(os.environ.get('TEST_BUS_TTL', '5'))

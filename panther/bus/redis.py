@@ -443,9 +443,8 @@ class RedisBus(Bus):
                     await conn.connect()
                     await conn.send_command('INFO', 'server')
                     run_ids.add(_run_id(await conn.read_response()))
-                    if self._nodes.cluster:
-                        await conn.send_command('SCRIPT', 'LOAD', _GROUP_COPY)
-                        await conn.read_response()
+                    await conn.send_command('SCRIPT', 'LOAD', _GROUP_COPY)  # for EVALSHA (NOSCRIPT: reconnect)
+                    await conn.read_response()
         except BaseException:
             for conn in conns.values():
                 with contextlib.suppress(Exception):
@@ -458,8 +457,9 @@ class RedisBus(Bus):
         self._writer_fresh = False
         self._run_ids = run_ids
         if replaced and self._recent:
-            logger.warning('redis bus: Redis restarted or failed over; resending the last %d acknowledged '
-                           'message(s) (receivers drop the ones they had)', len(self._recent))
+            what = 'a Redis Cluster master restarted or failed over' if self._nodes.cluster else 'Redis restarted'
+            logger.warning('redis bus: %s; resending the last %d acknowledged message(s) '
+                           '(receivers drop the ones they had)', what, len(self._recent))
             self._queue.extendleft(Resend(op) for _, op in reversed(self._recent))
             self._recent.clear()
 

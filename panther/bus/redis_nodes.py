@@ -20,6 +20,7 @@ from redis.crc import key_slot
 from redis.exceptions import (
     AskError,
     ClusterDownError,
+    NoScriptError,
     ReadOnlyError,
     RedisClusterException,
     RedisError,
@@ -28,9 +29,10 @@ from redis.exceptions import (
 
 #: Errors that mean "Redis (or the node serving a key) is not reachable right now".
 UNREACHABLE = (RedisError, RedisClusterException, OSError)
-#: Replies of a cluster in motion (a slot moved, a failover under way): retry after ``refresh``.
+#: Replies of a cluster in motion (a slot moved, a failover under way), or of a node that lost the
+#: bus's script (flushed, or a replica promoted): reconnect (which loads it again) and retry.
 #: (``MovedError`` is an ``AskError``; ``MasterDownError`` a ``ClusterDownError``.)
-RETRY_LATER = (AskError, TryAgainError, ClusterDownError, ReadOnlyError)
+RETRY_LATER = (AskError, TryAgainError, ClusterDownError, ReadOnlyError, NoScriptError)
 
 
 class Nodes:

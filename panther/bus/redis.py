@@ -1,18 +1,27 @@
 """The Redis bus: any number of workers on any number of machines.
 
-Keys (one Redis database is one panther deployment)::
+Keys (one Redis database is one panther deployment), named by ``panther.redis_keys``::
 
-    panther:bus:stream:<worker>   a Stream per worker: its inbox (XADD by senders, XREAD by its owner)
-    panther:bus:alive:<worker>    set by the owner's heartbeat, expires after BUS_LIVENESS_TTL
-    panther:bus:members:<group>   set of the group's connection ids (ids start with their worker id)
-    panther:bus:workers:<group>   hash: each worker with members of the group -> its join epoch
+    panther:bus:stream:{<worker>}   a Stream per worker: its inbox (XADD by senders, XREAD by its owner)
+    panther:bus:alive:{<worker>}    set by the owner's heartbeat, expires after BUS_LIVENESS_TTL
+    panther:bus:members:{<group>}   set of the group's connection ids (ids start with their worker id)
+    panther:bus:workers:{<group>}   hash: each worker with members of the group -> its join epoch
+
+The braces are hash tags: on a Redis Cluster (``REDIS = {'cluster': True, ...}``)
+a worker's keys share a slot, and so do a group's, and no command or script
+touches keys of two tags. The writer sends each command to the master serving
+its tag (``redis_nodes``), one pipelined write per master per batch.
 
 Targeted routing: a connection id names its worker, so a send goes to that worker's
 stream only; no other worker sees it. What one writer batch holds for one worker is a
 single stream entry (layout in ``redis_wire``), so a burst costs Redis one XADD per
-batch, not one per message. A group send is one server-side script
-that XADDs once per worker of ``workers:<group>`` (never once per member) and drops
-workers whose ``alive`` key has expired.
+batch, not one per message. A group send costs one XADD per worker of
+``workers:<group>`` (never one per member) and drops workers whose ``alive`` key
+has expired. On a single Redis it is one server-side script (``group_send.lua``,
+one round trip). On a cluster that script cannot run (it builds other workers'
+keys), so the writer reads ``workers:<group>`` once per batch (``HGETALL``), then
+runs ``group_copy.lua`` once per worker on that worker's slot: one more round
+trip per batch holding group sends (``benchmarks/micro_redis_group_send.py``).
 
 Why Streams rather than pub/sub: a stream keeps what was written while its reader
 was reconnecting, and the reader resumes from the last entry id it handled.
@@ -27,15 +36,20 @@ Exactly once, in order, across a Redis restart: every message carries the sender
 worker id and a sequence number, and a reader skips what it has already seen, so
 retrying a batch that partly reached Redis never duplicates. Messages Redis
 acknowledged but that a reader had not read yet vanish with a restarted (non
-persistent) Redis; the writer keeps the last second of acknowledged messages and,
-when it finds a different Redis ``run_id`` after reconnecting, sends them again
-(readers drop the ones they had).
+persistent) Redis, or with a cluster master whose replica took over before it had
+them; the writer keeps the last second of acknowledged messages and, when it finds
+a master it wrote to replaced (its ``run_id`` is no longer among the masters'
+after reconnecting), sends them again (readers drop the ones they had) and
+registers this worker's memberships again. On a cluster, a master the writer has
+not written to for half a second gets a PING with the next batch, so a dead one
+is noticed before the last second it acknowledged is forgotten.
 
 Group messages reach only the connections that were members when they were sent,
 resent or not. Each worker numbers the joins of its connections (the join epoch,
 one counter per worker) and publishes its latest join to a group in
 ``workers:<group>``; the group-send script copies that epoch into each worker's
-entry, and the receiving worker leaves out its members that joined later. A resent
+entry, and the receiving worker leaves out its members that joined later (on a
+cluster, the epochs read once by ``HGETALL`` and kept if the batch is retried). A resent
 group message goes only to the workers it first reached, with the epochs they had
 then (the script returns them), never to the group as it is after the restart.
 
@@ -93,6 +107,9 @@ _ENTRY_BYTES = 1 << 20  # the entries being filled are closed once together they
 _GROUP_SEND = resources.files('panther.bus').joinpath('group_send.lua').read_bytes()
 _GROUP_COPY = resources.files('panther.bus').joinpath('group_copy.lua').read_bytes()
 _GROUP_COPY_SHA = hashlib.sha1(_GROUP_COPY).hexdigest().encode()
+
+
+_PING = pack((b'PING',))
 
 
 def _run_id(info: Any) -> str:
@@ -162,6 +179,7 @@ class RedisBus(Bus):
         # Cluster: the workers (and epochs) each queued group send goes to, read once (by id of the op)
         # and kept until it is shipped, so a retried send goes to the members it had when first read.
         self._resolved: dict[int, list[tuple[str, int]]] = {}
+        self._answered: dict[str, float] = {}  # cluster: when each master last answered the writer
         self._stale: list[tuple[str, str]] = []  # (group, worker) whose alive key had expired: HDEL next batch
         # Single Redis: one script per group send (one round trip); see benchmarks/micro_redis_group_send.py.
         self.script_group_send = not self.cluster
@@ -377,7 +395,7 @@ class RedisBus(Bus):
                 if type(op) is Resend:
                     recent.append((now, op.message))
                     continue  # not an operation any caller waits for
-                if type(op) is Send:
+                if type(op) is Send or type(op) is Join or type(op) is Leave:
                     recent.append((now, op))
                 elif type(op) is GroupSend:
                     self._resolved.pop(id(op), None)
@@ -451,6 +469,7 @@ class RedisBus(Bus):
                     await conn.disconnect()
             raise
         self._conns = conns
+        self._answered = dict.fromkeys(conns, time.monotonic())
         replaced = bool(self._run_ids - run_ids)
         if replaced:
             await self._register_groups()
@@ -472,6 +491,7 @@ class RedisBus(Bus):
         ``CLUSTERDOWN``, ...) raises, so the caller reconnects and retries.
         """
         replies: list[Any] = [None] * len(commands)
+        pings: list[str] = []
         if keys is None:
             plan = {'': range(len(commands))}
         else:
@@ -479,6 +499,11 @@ class RedisBus(Bus):
             plan = {}
             for position, key in enumerate(keys):
                 plan.setdefault(node_of(key), []).append(position)  # type: ignore[attr-defined]
+            # A master this batch does not write to still answers a PING every half resend window,
+            # so a dead one is noticed before ``_recent`` forgets what it acknowledged last.
+            now = time.monotonic()
+            pings = [node for node in self._conns
+                     if node not in plan and now - self._answered.get(node, 0.0) > RESEND_WINDOW / 2]
         async with asyncio.timeout(self._timeout):
             for node, positions in plan.items():
                 conn = self._conns.get(node)
@@ -486,6 +511,8 @@ class RedisBus(Bus):
                     raise RedisConnectionError(f'no connection to node {node!r} yet')
                 await conn.send_packed_command(
                     b''.join(commands if keys is None else [commands[i] for i in positions]), check_health=False)
+            for node in pings:
+                await self._conns[node].send_packed_command(_PING, check_health=False)
             for node, positions in plan.items():
                 conn = self._conns[node]
                 for position in positions:
@@ -495,6 +522,12 @@ class RedisBus(Bus):
                         raise
                     except ResponseError as exc:
                         replies[position] = exc
+            for node in pings:
+                await self._conns[node].read_response()
+        if keys is not None:
+            now = time.monotonic()
+            for node in (*plan, *pings):
+                self._answered[node] = now
         return replies
 
     async def _resolve_groups(self, batch: list[Operation]) -> None:
@@ -595,7 +628,7 @@ class RedisBus(Bus):
         # itself: once a second per target is plenty, instead of a command per message.
         now, set_at = time.monotonic(), self._ttl_set_at
         targets = {op.worker for op in batch if type(op) is Send}
-        targets.update(op.message.worker for op in batch if type(op) is Resend)
+        targets.update(op.message.worker for op in batch if type(op) is Resend and type(op.message) is Send)
         for target in targets:
             if now - set_at.get(target, -TTL_REFRESH_S) >= TTL_REFRESH_S:
                 set_at[target] = now

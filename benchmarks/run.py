@@ -293,6 +293,14 @@ class ServerError(RuntimeError):
     pass
 
 
+def _redis_cluster() -> contextlib.AbstractContextManager:
+    """A throw-away Redis Cluster (3 masters, 3 replicas) pinned to SERVER_CPU, as the tests start it."""
+    sys.path.insert(0, str(BENCH_DIR.parent))
+    from tests.redis_cluster import run_redis_cluster
+
+    return run_redis_cluster(prefix=('taskset', '-c', SERVER_CPU))
+
+
 class RedisServer:
     """A throw-away redis-server pinned to SERVER_CPU: loopback, free port, no persistence."""
 
@@ -700,6 +708,7 @@ class Scenario:
     cases: list[dict] = field(default_factory=lambda: [{}])
     workers: int = 1
     redis: bool = False  # a fresh redis-server per run; the app sees BENCH_REDIS_PORT
+    redis_cluster: bool = False  # a fresh 3+3 Redis Cluster per run; the app also sees BENCH_REDIS_CLUSTER=1
     launcher: str = 'uvicorn'  # or 'panther' (`panther run`)
 
     def app_for(self, target: Target) -> str | None:
@@ -834,6 +843,25 @@ SCENARIOS = {
         workers=2,
         launcher='panther',
     ),
+    # the same two, through a Redis Cluster of 3 masters and 3 replicas (all pinned with the servers)
+    'relay-redis-cluster': Scenario(
+        'relay-redis-cluster',
+        {'panther': 'panther_relay_workers'},
+        'msgs_per_s',
+        True,
+        'msgs/s',
+        workers=2,
+        redis_cluster=True,
+    ),
+    'broadcast-redis-cluster': Scenario(
+        'broadcast-redis-cluster',
+        {'groups': 'panther_broadcast_groups'},
+        'p50_ms',
+        False,
+        'ms',
+        workers=2,
+        redis_cluster=True,
+    ),
 }
 
 def _summary_relay_vs_echo(result: dict) -> dict:
@@ -860,6 +888,8 @@ SUMMARIES = {
     'relay-shared': _summary_throughput,
     'broadcast-redis': _summary_broadcast,
     'broadcast-shared': _summary_broadcast,
+    'relay-redis-cluster': _summary_throughput,
+    'broadcast-redis-cluster': _summary_broadcast,
 }
 
 DEFAULT_TARGETS = {
@@ -876,6 +906,8 @@ DEFAULT_TARGETS = {
     'relay-shared': 'ours',
     'broadcast-redis': 'ours-groups',
     'broadcast-shared': 'ours-groups',
+    'relay-redis-cluster': 'ours',
+    'broadcast-redis-cluster': 'ours-groups',
 }
 
 
@@ -900,7 +932,7 @@ def loadgen_args(scenario: str, opts: argparse.Namespace, url: str, case: dict) 
             '--size', str(opts.size), '--rounds', str(opts.rounds),
             '--warmup', str(opts.phase_warmup), '--duration', str(opts.phase),
         ]  # fmt: skip
-    if scenario in ('relay-redis', 'relay-shared'):
+    if scenario in ('relay-redis', 'relay-shared', 'relay-redis-cluster'):
         return [
             'relay-workers', f'{url}/ws/relay',
             '--pairs', str(opts.pairs), '--size', str(opts.size),
@@ -1008,6 +1040,12 @@ def run_once(scenario: Scenario, case: dict, target: Target, app_module: str, op
     try:
         with contextlib.ExitStack() as stack:
             redis = stack.enter_context(RedisServer()) if scenario.redis else None
+            env = {'BENCH_REDIS_PORT': str(redis.port)} if redis else None
+            extra_pids = (redis.proc.pid,) if redis else ()
+            if scenario.redis_cluster:
+                redis_cluster = stack.enter_context(_redis_cluster())
+                env = {'BENCH_REDIS_PORT': str(redis_cluster.port), 'BENCH_REDIS_CLUSTER': '1'}
+                extra_pids = tuple(node.process.pid for node in redis_cluster.nodes)
             server = stack.enter_context(
                 Server(
                     target,
@@ -1015,8 +1053,8 @@ def run_once(scenario: Scenario, case: dict, target: Target, app_module: str, op
                     keep_logs=opts.keep_logs,
                     workers=scenario.workers,
                     launcher=scenario.launcher,
-                    env={'BENCH_REDIS_PORT': str(redis.port)} if redis else None,
-                    extra_pids=(redis.proc.pid,) if redis else (),
+                    env=env,
+                    extra_pids=extra_pids,
                 )
             )
             if case.get('auth') == 'jwt' and target.family != 'bare':
@@ -1191,6 +1229,8 @@ TABLE_COLUMNS['relay-vs-echo'] = [
 ]
 TABLE_COLUMNS['relay-redis'] = TABLE_COLUMNS['relay-shared'] = TABLE_COLUMNS['relay']
 TABLE_COLUMNS['broadcast-redis'] = TABLE_COLUMNS['broadcast-shared'] = TABLE_COLUMNS['broadcast']
+TABLE_COLUMNS['relay-redis-cluster'] = TABLE_COLUMNS['relay']
+TABLE_COLUMNS['broadcast-redis-cluster'] = TABLE_COLUMNS['broadcast']
 
 
 def print_table(scenario: Scenario, case: dict, runs: dict) -> None:
@@ -1599,6 +1639,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, where in (
         ('relay-redis', '2 uvicorn workers + a redis-server'),
         ('relay-shared', '`panther run --workers 2` (shared-local bus)'),
+        ('relay-redis-cluster', '2 uvicorn workers + a Redis Cluster of 3 masters, 3 replicas'),
     ):
         p = sub.add_parser(name, help=f'relay between connections on different workers: {where}')
         _common(p)
@@ -1610,6 +1651,7 @@ def build_parser() -> argparse.ArgumentParser:
         ('broadcast', 'one message to N receivers: time until all got it'),
         ('broadcast-redis', 'broadcast through groups, 2 uvicorn workers + a redis-server'),
         ('broadcast-shared', 'broadcast through groups, `panther run --workers 2`'),
+        ('broadcast-redis-cluster', 'broadcast through groups, 2 uvicorn workers + a 3+3 Redis Cluster'),
     ):
         _broadcast_options(sub.add_parser(name, help=help_text))
 
@@ -1645,7 +1687,8 @@ def _defaults_for(scenario: str, base: argparse.Namespace) -> argparse.Namespace
         args += ['--targets', base.targets]
     if base.ours_src:
         args += ['--ours-src', base.ours_src]
-    if scenario in ('echo', 'echo-deflate', 'relay', 'relay-redis', 'relay-shared', 'handshakes'):
+    if scenario in ('echo', 'echo-deflate', 'relay', 'relay-redis', 'relay-shared', 'relay-redis-cluster',
+                    'handshakes'):
         args += ['--duration', str(base.duration)]
     opts = parser.parse_args(args)
     opts.out_dir = base.out_dir

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,10 +98,10 @@ def _binary(name: str) -> str:
     return path
 
 
-def _spawn(port: int, bus_port: int, directory: Path) -> subprocess.Popen:
+def _spawn(port: int, bus_port: int, directory: Path, prefix: Sequence[str] = ()) -> subprocess.Popen:
     directory.mkdir()
     return subprocess.Popen(
-        [_binary('redis-server'), '--port', str(port), '--bind', '127.0.0.1', '--protected-mode', 'no',
+        [*prefix, _binary('redis-server'), '--port', str(port), '--bind', '127.0.0.1', '--protected-mode', 'no',
          '--cluster-enabled', 'yes', '--cluster-port', str(bus_port), '--cluster-config-file', 'nodes.conf',
          '--cluster-node-timeout', str(NODE_TIMEOUT_MS), '--cluster-replica-validity-factor', '0',
          '--save', '', '--appendonly', 'no', '--dir', str(directory)],
@@ -110,14 +110,17 @@ def _spawn(port: int, bus_port: int, directory: Path) -> subprocess.Popen:
 
 
 @contextlib.contextmanager
-def run_redis_cluster(masters: int = 3) -> Iterator[RedisCluster]:
-    """A fresh cluster of ``masters`` masters with one replica each; stopped afterwards."""
+def run_redis_cluster(masters: int = 3, prefix: Sequence[str] = ()) -> Iterator[RedisCluster]:
+    """A fresh cluster of ``masters`` masters with one replica each; stopped afterwards.
+
+    ``prefix`` goes before each ``redis-server`` command (the benchmarks pin them with ``taskset``).
+    """
     cluster = RedisCluster()
     with tempfile.TemporaryDirectory(prefix='panther-redis-cluster-') as scratch:
         try:
             for i in range(masters * 2):
                 port = free_port()
-                cluster.nodes.append(Node(port, _spawn(port, free_port(), Path(scratch) / str(i))))
+                cluster.nodes.append(Node(port, _spawn(port, free_port(), Path(scratch) / str(i), prefix)))
             for node in cluster.nodes:
                 wait_for_port(node.port, node.process)
             addresses = [f'127.0.0.1:{n.port}' for n in cluster.nodes]

@@ -43,8 +43,8 @@ class RedisCluster:
 
     @property
     def port(self) -> int:
-        """A start-up node's port (the first node; any would do)."""
-        return self.nodes[0].port
+        """A start-up node's port (the first live node; any would do)."""
+        return self._live().port
 
     def config(self) -> dict:
         return {'cluster': True, 'host': '127.0.0.1', 'port': self.port}

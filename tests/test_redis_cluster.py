@@ -22,6 +22,7 @@ from panther.test import WebsocketClient
 from panther.token_cache import verified_tokens
 from tests import auth_app
 from tests.auth_support import configs_module
+from tests.bus_backends import until
 from tests.cluster import APP_DIR, close_all, cluster, spread
 from tests.redis_cluster import run_redis_cluster
 from tests.servers import serve
@@ -173,3 +174,64 @@ async def test_a_master_killed_under_a_stream_loses_duplicates_and_reorders_noth
                     assert await clients[0].recv() == 'whole'
         finally:
             await close_all(by_worker)
+
+
+async def own_cluster_master_changed(redis_cluster, victim, room: str) -> bool:
+    await asyncio.to_thread(redis_cluster.wait_ok)
+    return redis_cluster.master_of(redis_keys.key('bus:workers', room)) is not victim
+
+
+def _master_with_a_replica(redis_cluster) -> int:
+    """The port of a live master that has a live, in-sync replica (one may have been killed already)."""
+    nodes = redis_cluster.cli(redis_cluster.port, 'CLUSTER', 'NODES').splitlines()
+    masters = {p[0]: int(p[1].split(':')[1].split('@')[0]) for p in map(str.split, nodes)
+               if 'master' in p[2] and 'fail' not in p[2]}
+    for parts in map(str.split, nodes):
+        if 'slave' in parts[2] and 'fail' not in parts[2] and parts[3] in masters:
+            return masters[parts[3]]
+    raise LookupError('no master has a live replica')
+
+
+async def test_group_and_targeted_messages_cross_a_failover_exactly_once(own_cluster, caplog):
+    from panther.connection_ids import new_connection_id, new_worker_id
+
+    await asyncio.to_thread(own_cluster.wait_ok)
+    port = _master_with_a_replica(own_cluster)
+    victim = next(n for n in own_cluster.nodes if n.port == port)
+    # A receiving worker and a group whose keys both live on the master that will die.
+    receiver_id = next(w for w in iter(new_worker_id, None)
+                       if own_cluster.master_of(redis_keys.key('bus:stream', w)) is victim)
+    room = next(f'room-{i}' for i in range(1000)
+                if own_cluster.master_of(redis_keys.key('bus:workers', f'room-{i}')) is victim)
+    options = own_cluster.config()
+    sender, receiver = RedisBus(options, liveness_ttl=2.0), RedisBus(options, liveness_ttl=2.0)
+    got: list[bytes] = []
+    member = new_connection_id(receiver_id)
+    await sender.start(new_worker_id(), lambda raw: None, {})
+    await receiver.start(receiver_id, got.append, {room: {member}})
+    try:
+        await receiver.group_add(room, member)
+        total = 4000
+        expected = [b'G%d' % i if i % 2 == 0 else b'T%d' % i for i in range(total)]
+
+        async def produce() -> None:
+            for i, message in enumerate(expected):
+                if i % 2 == 0:
+                    await sender.group_send(room, message)
+                else:
+                    await sender.send(receiver_id, message)
+                if i % 20 == 19:
+                    await asyncio.sleep(0.01)
+
+        producer = asyncio.create_task(produce())
+        await asyncio.sleep(0.5)
+        victim.kill()
+        await asyncio.wait_for(producer, 60)
+        assert await until(lambda: len(got) >= total, 60)
+        await asyncio.sleep(0.3)
+        assert len(got) == total and got == expected, (len(got), sorted(set(expected) - set(got))[:5])
+        assert any('failed over; resending' in r.getMessage() for r in caplog.records)
+        assert await own_cluster_master_changed(own_cluster, victim, room)
+    finally:
+        await sender.stop()
+        await receiver.stop()

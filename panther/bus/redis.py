@@ -752,7 +752,10 @@ class RedisBus(Bus):
             await asyncio.sleep(interval if self.connected else min(interval, 0.2))
             try:
                 await self._beat()
-                self._back()
+                # On a cluster the heartbeat's master may be up while the writer's is not: then
+                # the writer, not the heartbeat, says when Redis is back.
+                if not (self._nodes.cluster and self._writer_fresh and self._queue):
+                    self._back()
             except asyncio.CancelledError:
                 raise
             except UNREACHABLE as exc:

@@ -72,6 +72,7 @@ import hashlib
 import logging
 import time
 from collections import deque
+from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
@@ -492,13 +493,15 @@ class RedisBus(Bus):
         """
         replies: list[Any] = [None] * len(commands)
         pings: list[str] = []
+        plan: dict[str, Sequence[int]]
         if keys is None:
             plan = {'': range(len(commands))}
         else:
             node_of = self._nodes.node_of
-            plan = {}
+            by_node: dict[str, list[int]] = {}
             for position, key in enumerate(keys):
-                plan.setdefault(node_of(key), []).append(position)  # type: ignore[attr-defined]
+                by_node.setdefault(node_of(key), []).append(position)
+            plan = by_node
             # A master this batch does not write to still answers a PING every half resend window,
             # so a dead one is noticed before ``_recent`` forgets what it acknowledged last.
             now = time.monotonic()

@@ -62,6 +62,19 @@ async def test_a_bad_key_stops_server_start_with_one_line(redis_cluster_server):
     assert 'Traceback' not in str(error.value)
 
 
+async def test_a_cluster_node_configured_as_a_single_redis_says_to_set_cluster(redis_cluster_server):
+    from panther.connection_ids import new_worker_id
+
+    port = redis_cluster_server.port
+    # A worker whose keys another master serves: the node answers MOVED.
+    worker = next(w for w in iter(new_worker_id, None)
+                  if redis_cluster_server.master_of(redis_keys.key('bus:alive', w)).port != port)
+    bus = RedisBus({'host': '127.0.0.1', 'port': port})
+    with pytest.raises(ConfigError) as error:
+        await bus.start(worker, lambda raw: None)
+    assert error.value.key == 'REDIS' and "add 'cluster': True to REDIS" in str(error.value)
+
+
 async def test_unreachable_cluster_at_start_is_one_config_error():
     from tests.servers import free_port
 

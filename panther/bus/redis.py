@@ -81,7 +81,7 @@ from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import MovedError, ResponseError
 
 from panther import envelope, redis_keys
 from panther.bus import redis_wire
@@ -235,6 +235,9 @@ class RedisBus(Bus):
             await self._beat()
         except UNREACHABLE as exc:
             await self._close_clients()
+            if isinstance(exc, MovedError):
+                raise ConfigError('REDIS', f"{self.where} is a node of a Redis Cluster: add 'cluster': True "
+                                           f'to REDIS ({exc})') from None
             raise ConfigError('REDIS', f'cannot reach Redis at {self.where} ({exc})') from None
         self.connected = True
         loop = asyncio.get_running_loop()

@@ -1,7 +1,7 @@
 """``redis``: the app's shared ``redis.asyncio.Redis`` client, built from ``config.REDIS``.
 
-``REDIS`` is a dict of ``redis.asyncio.Redis`` keyword arguments; every key but two
-goes to redis-py unchanged::
+``REDIS`` is a dict of ``redis.asyncio.Redis`` keyword arguments; every key but
+``url``, ``class`` and ``cluster`` goes to redis-py unchanged::
 
     REDIS = {
         'host': '127.0.0.1', 'port': 6379, 'db': 0, 'password': None,  # any redis-py option
@@ -11,7 +11,8 @@ goes to redis-py unchanged::
 
 With ``'cluster': True``, ``host``/``port`` (or ``url``) name one start-up node of a
 Redis or Valkey Cluster and ``redis`` is a ``redis.asyncio.cluster.RedisCluster``;
-every other key goes to it (``panther.redis_cluster``)::
+every other key goes to it (``panther.redis_cluster``; ``class`` may name a
+``RedisCluster`` subclass)::
 
     REDIS = {'cluster': True, 'host': '10.0.0.5', 'port': 7000, 'password': '...'}
 
@@ -136,7 +137,7 @@ class RedisConnection:
     """A proxy to the ``redis.asyncio.Redis`` client that ``config.REDIS`` describes."""
 
     def __init__(self) -> None:
-        self._client: Redis | None = None
+        self._client: Redis | RedisCluster | None = None
         self._source: dict[str, Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected = False
@@ -157,8 +158,8 @@ class RedisConnection:
         return self._connected and self._client is not None and config.REDIS == self._source
 
     @property
-    def client(self) -> Redis:
-        """The underlying ``redis.asyncio.Redis`` client, built from config if needed."""
+    def client(self) -> Redis | RedisCluster:
+        """The underlying ``redis.asyncio.Redis`` (or ``RedisCluster``) client, built from config if needed."""
         raw = config.REDIS
         if raw is None:
             raise _not_configured()
@@ -171,7 +172,7 @@ class RedisConnection:
         assert self._client is not None
         return self._client
 
-    def _replace(self, client: Redis | None, source: dict[str, Any] | None) -> None:
+    def _replace(self, client: Redis | RedisCluster | None, source: dict[str, Any] | None) -> None:
         old, old_loop = self._client, self._loop
         self._client, self._source, self._loop = client, dict(source) if source else None, None
         self._connected = False
@@ -180,7 +181,7 @@ class RedisConnection:
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
 
-    async def connect(self) -> Redis:
+    async def connect(self) -> Redis | RedisCluster:
         """Build the client from ``config.REDIS`` and PING it; return the client.
 
         Raises ``ConfigError('REDIS', 'cannot connect to redis at host:port (reason)')``

@@ -40,11 +40,12 @@ import hiredis  # noqa: E402
 import redis  # noqa: E402
 from redis.asyncio.connection import Connection  # noqa: E402
 
+from panther import redis_keys  # noqa: E402
 from panther.bus import redis_wire  # noqa: E402
 from panther.bus.redis import _GROUP_SEND, PREFIX, STREAM_TTL_MS  # noqa: E402
 
 WORKER = b'w' * 12
-STREAM = PREFIX.encode() + b'stream:' + WORKER
+STREAM = redis_keys.key('bus:stream', WORKER.decode()).encode()
 MAXLEN = b'100000'
 
 
@@ -58,7 +59,7 @@ def _xadd(count: int, size: int) -> tuple[bytes, ...]:
 
 
 def _eval(size: int) -> tuple[bytes, ...]:
-    return (b'EVAL', _GROUP_SEND, b'1', PREFIX.encode() + b'workers:room', WORKER, _entry(1, size), MAXLEN,
+    return (b'EVAL', _GROUP_SEND, b'1', redis_keys.key('bus:workers', 'room').encode(), WORKER, _entry(1, size), MAXLEN,
             b'%d' % STREAM_TTL_MS, PREFIX.encode())
 
 
@@ -67,7 +68,7 @@ SINGLE: dict[str, tuple[bytes, ...]] = {
     'XADD 64 x 100 B (a burst)': _xadd(64, 100),
     'XADD 512 x 100 B (a full batch)': _xadd(512, 100),
     'EVAL group send, 100 B': _eval(100),
-    'SADD (join)': (b'SADD', PREFIX.encode() + b'members:room', b'c' * 32),
+    'SADD (join)': (b'SADD', redis_keys.key('bus:members', 'room').encode(), b'c' * 32),
     'PEXPIRE': (b'PEXPIRE', STREAM, b'%d' % STREAM_TTL_MS),
     'XREAD (the reader, each round trip)': (b'XREAD', b'COUNT', b'64', b'BLOCK', b'5000', b'STREAMS', STREAM,
                                             b'1700000000000-0'),
@@ -81,8 +82,8 @@ BATCHES: dict[str, list[tuple[bytes, ...]]] = {
     ],
     'batch: 64 group sends (broadcast)': [_eval(100) for _ in range(64)],
     'batch: 32 joins': [cmd for _ in range(32) for cmd in (
-        (b'SADD', PREFIX.encode() + b'members:room', b'c' * 32),
-        (b'SADD', PREFIX.encode() + b'workers:room', WORKER))],
+        (b'SADD', redis_keys.key('bus:members', 'room').encode(), b'c' * 32),
+        (b'SADD', redis_keys.key('bus:workers', 'room').encode(), WORKER))],
 }
 
 _connection = Connection()

@@ -49,6 +49,11 @@ PANELS = {
     'broadcast': [('latency', 'ms until every receiver got it, log scale (lower is better)')],
     'broadcast-redis': [('latency', '2 workers + Redis (ours: groups): ms until every receiver got it')],
     'broadcast-shared': [('latency', 'groups on 2 workers, shared-local: ms until all got it')],
+    'relay-redis-cluster': [
+        ('msgs_per_s', 'messages / s, 2 workers + a 3+3 Redis Cluster (higher is better)'),
+        ('latency', 'sender-to-receiver latency ms'),
+    ],
+    'broadcast-redis-cluster': [('latency', 'groups on 2 workers + Redis Cluster: ms until every receiver got it')],
 }
 
 

@@ -336,6 +336,14 @@ class ServerError(RuntimeError):
     pass
 
 
+def _redis_cluster() -> contextlib.AbstractContextManager:
+    """A throw-away Redis Cluster (3 masters, 3 replicas) pinned to SERVER_CPU, as the tests start it."""
+    sys.path.insert(0, str(BENCH_DIR.parent))
+    from tests.redis_cluster import run_redis_cluster
+
+    return run_redis_cluster(prefix=('taskset', '-c', SERVER_CPU))
+
+
 class RedisServer:
     """A throw-away redis-server pinned to SERVER_CPU: loopback, free port, no persistence."""
 
@@ -743,6 +751,7 @@ class Scenario:
     cases: list[dict] = field(default_factory=lambda: [{}])
     workers: int = 1
     redis: bool = False  # a fresh redis-server per run; the app sees BENCH_REDIS_PORT
+    redis_cluster: bool = False  # a fresh 3+3 Redis Cluster per run; the app also sees BENCH_REDIS_CLUSTER=1
     launcher: str = 'uvicorn'  # or 'panther' (`panther run`)
     # target name -> why it cannot do this workload at all; reported as 'unsupported'
     unsupported: dict[str, str] = field(default_factory=dict)
@@ -906,6 +915,25 @@ SCENARIOS = {
     'idle-memory-session': Scenario(
         'idle-memory-session', {'panther': 'panther_echo'}, 'kib_per_connection', False, 'KiB/conn'
     ),
+    # the same two, through a Redis Cluster of 3 masters and 3 replicas (all pinned with the servers)
+    'relay-redis-cluster': Scenario(
+        'relay-redis-cluster',
+        {'panther': 'panther_relay_workers'},
+        'msgs_per_s',
+        True,
+        'msgs/s',
+        workers=2,
+        redis_cluster=True,
+    ),
+    'broadcast-redis-cluster': Scenario(
+        'broadcast-redis-cluster',
+        {'groups': 'panther_broadcast_groups'},
+        'p50_ms',
+        False,
+        'ms',
+        workers=2,
+        redis_cluster=True,
+    ),
 }
 
 def _summary_relay_vs_echo(result: dict) -> dict:
@@ -935,6 +963,8 @@ SUMMARIES = {
     'echo-session': _summary_throughput,
     'broadcast-session': _summary_broadcast,
     'idle-memory-session': _summary_session_memory,
+    'relay-redis-cluster': _summary_throughput,
+    'broadcast-redis-cluster': _summary_broadcast,
 }
 
 _PEERS = ','.join(PEERS)
@@ -955,6 +985,8 @@ DEFAULT_TARGETS = {
     'echo-session': 'ours',
     'broadcast-session': 'ours-groups',
     'idle-memory-session': 'ours',
+    'relay-redis-cluster': 'ours',
+    'broadcast-redis-cluster': 'ours-groups',
 }
 
 
@@ -980,7 +1012,7 @@ def loadgen_args(scenario: str, opts: argparse.Namespace, url: str, case: dict) 
             '--size', str(opts.size), '--rounds', str(opts.rounds),
             '--warmup', str(opts.phase_warmup), '--duration', str(opts.phase),
         ]  # fmt: skip
-    if scenario in ('relay-redis', 'relay-shared'):
+    if scenario in ('relay-redis', 'relay-shared', 'relay-redis-cluster'):
         return [
             'relay-workers', f'{url}/ws/relay',
             '--pairs', str(opts.pairs), '--size', str(opts.size),
@@ -1090,6 +1122,12 @@ def run_once(scenario: Scenario, case: dict, target: Target, app_module: str, op
     try:
         with contextlib.ExitStack() as stack:
             redis = stack.enter_context(RedisServer()) if scenario.redis else None
+            env = {'BENCH_REDIS_PORT': str(redis.port)} if redis else None
+            extra_pids = (redis.proc.pid,) if redis else ()
+            if scenario.redis_cluster:
+                redis_cluster = stack.enter_context(_redis_cluster())
+                env = {'BENCH_REDIS_PORT': str(redis_cluster.port), 'BENCH_REDIS_CLUSTER': '1'}
+                extra_pids = tuple(node.process.pid for node in redis_cluster.nodes)
             server = stack.enter_context(
                 Server(
                     target,
@@ -1097,8 +1135,8 @@ def run_once(scenario: Scenario, case: dict, target: Target, app_module: str, op
                     keep_logs=opts.keep_logs,
                     workers=scenario.workers,
                     launcher=scenario.launcher,
-                    env={'BENCH_REDIS_PORT': str(redis.port)} if redis else None,
-                    extra_pids=(redis.proc.pid,) if redis else (),
+                    env=env,
+                    extra_pids=extra_pids,
                 )
             )
             if case.get('auth') == 'jwt' and target.family != 'bare':
@@ -1286,6 +1324,8 @@ TABLE_COLUMNS['echo-session'] = TABLE_COLUMNS['echo']
 TABLE_COLUMNS['broadcast-session'] = TABLE_COLUMNS['broadcast']
 TABLE_COLUMNS['idle-memory-session'] = [
     *TABLE_COLUMNS['idle-memory'], ('kib_per_detached_session', 'KiB/detached', 2)]
+TABLE_COLUMNS['relay-redis-cluster'] = TABLE_COLUMNS['relay']
+TABLE_COLUMNS['broadcast-redis-cluster'] = TABLE_COLUMNS['broadcast']
 
 
 def print_table(scenario: Scenario, case: dict, runs: dict) -> None:
@@ -1775,6 +1815,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, where in (
         ('relay-redis', '2 uvicorn workers + a redis-server'),
         ('relay-shared', '`panther run --workers 2` (shared-local bus)'),
+        ('relay-redis-cluster', '2 uvicorn workers + a Redis Cluster of 3 masters, 3 replicas'),
     ):
         p = sub.add_parser(name, help=f'relay between connections on different workers: {where}')
         _common(p)
@@ -1786,6 +1827,7 @@ def build_parser() -> argparse.ArgumentParser:
         ('broadcast', 'one message to N receivers: time until all got it'),
         ('broadcast-redis', 'broadcast through groups, 2 uvicorn workers + a redis-server'),
         ('broadcast-shared', 'broadcast through groups, `panther run --workers 2`'),
+        ('broadcast-redis-cluster', 'broadcast through groups, 2 uvicorn workers + a 3+3 Redis Cluster'),
     ):
         _broadcast_options(sub.add_parser(name, help=help_text))
 
@@ -1832,7 +1874,8 @@ def _defaults_for(scenario: str, base: argparse.Namespace) -> argparse.Namespace
         args += ['--targets', base.targets]
     if base.ours_src:
         args += ['--ours-src', base.ours_src]
-    if scenario in ('echo', 'echo-deflate', 'echo-session', 'relay', 'relay-redis', 'relay-shared', 'handshakes'):
+    if scenario in ('echo', 'echo-deflate', 'echo-session', 'relay', 'relay-redis', 'relay-shared',
+                    'relay-redis-cluster', 'handshakes'):
         args += ['--duration', str(base.duration)]
     opts = parser.parse_args(args)
     opts.out_dir = base.out_dir

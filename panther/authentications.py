@@ -144,17 +144,19 @@ def _redis() -> Any:
 
 
 async def _any_key_exists(*keys: str) -> bool:
-    """The revocation lookup: whether Redis holds any of ``keys`` (one EXISTS round trip).
+    """The revocation lookup: whether Redis holds any of ``keys`` (one EXISTS round trip;
+    on a Redis Cluster, one per slot the keys fall in).
 
     An unreachable Redis is not a bad token: it is logged and refused as an outage,
-    ``ServiceUnavailableAPIError`` (503).
+    ``ServiceUnavailableAPIError`` (503); so is a Redis Cluster in the middle of a failover.
     """
+    from redis.exceptions import ClusterDownError, RedisClusterException, TryAgainError
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
     try:
         return bool(await _redis().exists(*keys))
-    except (RedisConnectionError, RedisTimeoutError) as exc:
+    except (RedisConnectionError, RedisTimeoutError, ClusterDownError, TryAgainError, RedisClusterException) as exc:
         logger.error('Redis unavailable during authentication: %s', ' '.join(str(exc).split()) or type(exc).__name__)
         raise ServiceUnavailableAPIError() from None
 

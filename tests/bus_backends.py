@@ -9,6 +9,9 @@ entry in each:
 - ``CLUSTERS``: real multi-worker servers of ``tests/apps/cluster``
   (``tests/test_bus_contract_servers.py``, through the ``bus_cluster`` fixture).
 
+The Redis Cluster entries run on a real cluster of 3 masters and 3 replicas
+(``tests.redis_cluster``, the session fixture ``redis_cluster_server``).
+
 A factory gets the pytest ``request`` (to ask for fixtures such as ``redis_server``
 only when it needs them) and a scratch directory.
 """
@@ -27,6 +30,7 @@ import pytest
 from panther.bus import Bus, LocalBus, SharedBus
 from panther.connection_ids import new_connection_id, new_worker_id
 from tests.cluster import cluster
+from tests.redis_cluster import RedisCluster
 from tests.servers import Server
 
 
@@ -103,10 +107,24 @@ def _redis(request: pytest.FixtureRequest, scratch: Path) -> Backend:
     return Backend('redis', lambda: RedisBus({'host': '127.0.0.1', 'port': port}, liveness_ttl=2.0))
 
 
+def _flushed_redis_cluster(request: pytest.FixtureRequest) -> RedisCluster:
+    cluster = request.getfixturevalue('redis_cluster_server')
+    cluster.flush()
+    return cluster
+
+
+def _redis_cluster_bus(request: pytest.FixtureRequest, scratch: Path) -> Backend:
+    from panther.bus.redis import RedisBus
+
+    config = _flushed_redis_cluster(request).config()
+    return Backend('redis-cluster', lambda: RedisBus(config, liveness_ttl=2.0))
+
+
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Backend]] = {
     'local': _local,
     'shared': _shared,
     'redis': _redis,
+    'redis-cluster': _redis_cluster_bus,
 }
 
 #: BUS_LIVENESS_TTL of the Redis clusters: a killed worker's members go within it.
@@ -120,11 +138,20 @@ def _redis_cluster(request: pytest.FixtureRequest, launcher: str) -> Iterator[Se
         yield server
 
 
+@contextlib.contextmanager
+def _on_redis_cluster(request: pytest.FixtureRequest, launcher: str) -> Iterator[Server]:
+    port = _flushed_redis_cluster(request).port
+    env = {'TEST_REDIS_PORT': str(port), 'TEST_REDIS_CLUSTER': '1', 'TEST_BUS_TTL': str(CLUSTER_TTL)}
+    with cluster(launcher, env) as server:
+        yield server
+
+
 CLUSTERS: dict[str, Callable[[pytest.FixtureRequest], contextlib.AbstractContextManager[Server]]] = {
     'shared-gunicorn': lambda request: cluster('gunicorn'),
     'shared-panther': lambda request: cluster('panther'),
     'redis-gunicorn': lambda request: _redis_cluster(request, 'gunicorn'),
     'redis-panther': lambda request: _redis_cluster(request, 'panther'),
+    'redis-cluster-panther': lambda request: _on_redis_cluster(request, 'panther'),
 }
 
 

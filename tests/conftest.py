@@ -3,6 +3,8 @@
 - ``redis_server`` (session): a throwaway ``redis-server`` on a free loopback port;
   yields the port. The one every test uses unless it stops or restarts Redis
   (those start their own with ``tests.servers.run_redis``).
+- ``redis_cluster_server`` (session): a real Redis Cluster of 3 masters and 3
+  replicas (``tests.redis_cluster``); yields it (``.config()`` is its ``REDIS`` dict).
 - ``redis_config``: points ``config.REDIS`` at that server, flushes it first and
   closes ``panther.db.connections.redis`` afterwards; yields the ``REDIS`` dict.
 - ``database``: points ``config.DATABASE`` at a fresh SQLite file in ``tmp_path``;
@@ -27,6 +29,7 @@ import pytest
 from panther.configs import config
 from panther.db.connection import close_database_sync
 from tests import bus_backends
+from tests.redis_cluster import RedisCluster, run_redis_cluster
 from tests.servers import Server, run_redis
 
 
@@ -35,6 +38,13 @@ def redis_server() -> Iterator[int]:
     """A real ``redis-server`` on a free 127.0.0.1 port for the session; yields the port."""
     with run_redis() as server:
         yield server.port
+
+
+@pytest.fixture(scope='session')
+def redis_cluster_server() -> Iterator[RedisCluster]:
+    """A real Redis Cluster (3 masters, 3 replicas) for the session; see ``tests.redis_cluster``."""
+    with run_redis_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ async def _nothing_more(*workers, wait: float = 0.2) -> None:
 
 
 def test_every_backend_names_its_kind(bus_backend: Backend):
-    kinds = {'local': 'in-process', 'shared': 'shared-local', 'redis': 'redis'}
+    kinds = {'local': 'in-process', 'shared': 'shared-local', 'redis': 'redis', 'redis-cluster': 'redis'}
     assert bus_backend.name in kinds  # a new backend adds its banner name here
     assert isinstance(bus_backend.make(), Bus)
     assert bus_backend.make().kind == kinds[bus_backend.name]

@@ -11,6 +11,7 @@ import orjson
 import pytest
 import websockets
 
+from panther import redis_keys
 from panther.bus import BusError
 from panther.bus.redis import RedisBus
 from panther.exceptions import ConfigError
@@ -224,7 +225,7 @@ async def test_a_burst_to_one_worker_is_few_entries_in_order_with_group_sends(re
         expected.extend(big)
         await _until(lambda: len(got) >= len(expected))
         assert got == expected
-        entries = await client.xlen('panther:bus:stream:' + 'h' * 12)
+        entries = await client.xlen(redis_keys.key('bus:stream', 'h' * 12))
         # 4 group sends are entries of their own; 2,000 targeted sends need a few batches of 512
         assert entries < 20, entries
         assert entries >= 4 + 2  # the three big messages did not all go into one entry
@@ -244,7 +245,7 @@ async def test_malformed_entries_are_skipped_and_logged(redis_server, caplog):
     await sender.start('i' * 12, lambda raw: None)
     await receiver.start('j' * 12, got.append)
     client = aioredis.Redis(host='127.0.0.1', port=redis_server)
-    stream = 'panther:bus:stream:' + 'j' * 12
+    stream = redis_keys.key('bus:stream', 'j' * 12)
     try:
         await client.xadd(stream, {'d': b'short'})
         await client.xadd(stream, {'other': b'field'})
@@ -298,8 +299,8 @@ async def test_a_group_entry_reaches_only_the_members_that_had_joined_by_its_epo
         for member in (early, later, latest):  # join epochs 1, 2, 3
             groups.setdefault('room', set()).add(member)
             await receiver.group_add('room', member)
-        assert await client.hget('panther:bus:workers:room', own) == b'3'
-        stream = 'panther:bus:stream:' + own
+        assert await client.hget(redis_keys.key('bus:workers', 'room'), own) == b'3'
+        stream = redis_keys.key('bus:stream', own)
         # As the group-send script writes them: sent when this worker's epoch was 1, then 3.
         old = sender_id.encode() + redis_wire.record(1, envelope.encode_group('room', 'old'))
         new = sender_id.encode() + redis_wire.record(2, envelope.encode_group('room', 'new', (early,)))

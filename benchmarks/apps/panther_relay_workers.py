@@ -22,6 +22,8 @@ _redis_port = os.environ.get('BENCH_REDIS_PORT')
 if _redis_port:
     # the configs module is this module: an upper-case global is configuration
     REDIS = {'host': '127.0.0.1', 'port': int(_redis_port)}
+    if os.environ.get('BENCH_REDIS_CLUSTER'):  # a Redis Cluster's start-up node (the -cluster scenarios)
+        REDIS['cluster'] = True
 
 
 class Relay(GenericWebsocket):

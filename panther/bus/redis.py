@@ -1,18 +1,27 @@
 """The Redis bus: any number of workers on any number of machines.
 
-Keys (one Redis database is one panther deployment)::
+Keys (one Redis database is one panther deployment), named by ``panther.redis_keys``::
 
-    panther:bus:stream:<worker>   a Stream per worker: its inbox (XADD by senders, XREAD by its owner)
-    panther:bus:alive:<worker>    set by the owner's heartbeat, expires after BUS_LIVENESS_TTL
-    panther:bus:members:<group>   set of the group's connection ids (ids start with their worker id)
-    panther:bus:workers:<group>   hash: each worker with members of the group -> its join epoch
+    panther:bus:stream:{<worker>}   a Stream per worker: its inbox (XADD by senders, XREAD by its owner)
+    panther:bus:alive:{<worker>}    set by the owner's heartbeat, expires after BUS_LIVENESS_TTL
+    panther:bus:members:{<group>}   set of the group's connection ids (ids start with their worker id)
+    panther:bus:workers:{<group>}   hash: each worker with members of the group -> its join epoch
+
+The braces are hash tags: on a Redis Cluster (``REDIS = {'cluster': True, ...}``)
+a worker's keys share a slot, and so do a group's, and no command or script
+touches keys of two tags. The writer sends each command to the master serving
+its tag (``redis_nodes``), one pipelined write per master per batch.
 
 Targeted routing: a connection id names its worker, so a send goes to that worker's
 stream only; no other worker sees it. What one writer batch holds for one worker is a
 single stream entry (layout in ``redis_wire``), so a burst costs Redis one XADD per
-batch, not one per message. A group send is one server-side script
-that XADDs once per worker of ``workers:<group>`` (never once per member) and drops
-workers whose ``alive`` key has expired.
+batch, not one per message. A group send costs one XADD per worker of
+``workers:<group>`` (never one per member) and drops workers whose ``alive`` key
+has expired. On a single Redis it is one server-side script (``group_send.lua``,
+one round trip). On a cluster that script cannot run (it builds other workers'
+keys), so the writer reads ``workers:<group>`` once per batch (``HGETALL``), then
+runs ``group_copy.lua`` once per worker on that worker's slot: one more round
+trip per batch holding group sends (``benchmarks/micro_redis_group_send.py``).
 
 Why Streams rather than pub/sub: a stream keeps what was written while its reader
 was reconnecting, and the reader resumes from the last entry id it handled.
@@ -27,15 +36,20 @@ Exactly once, in order, across a Redis restart: every message carries the sender
 worker id and a sequence number, and a reader skips what it has already seen, so
 retrying a batch that partly reached Redis never duplicates. Messages Redis
 acknowledged but that a reader had not read yet vanish with a restarted (non
-persistent) Redis; the writer keeps the last second of acknowledged messages and,
-when it finds a different Redis ``run_id`` after reconnecting, sends them again
-(readers drop the ones they had).
+persistent) Redis, or with a cluster master whose replica took over before it had
+them; the writer keeps the last second of acknowledged messages and, when it finds
+a master it wrote to replaced (its ``run_id`` is no longer among the masters'
+after reconnecting), sends them again (readers drop the ones they had) and
+registers this worker's memberships again. On a cluster, a master the writer has
+not written to for half a second gets a PING with the next batch, so a dead one
+is noticed before the last second it acknowledged is forgotten.
 
 Group messages reach only the connections that were members when they were sent,
 resent or not. Each worker numbers the joins of its connections (the join epoch,
 one counter per worker) and publishes its latest join to a group in
 ``workers:<group>``; the group-send script copies that epoch into each worker's
-entry, and the receiving worker leaves out its members that joined later. A resent
+entry, and the receiving worker leaves out its members that joined later (on a
+cluster, the epochs read once by ``HGETALL`` and kept if the batch is retried). A resent
 group message goes only to the workers it first reached, with the epochs they had
 then (the script returns them), never to the group as it is after the restart.
 
@@ -54,28 +68,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections import deque
+from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import MovedError, ResponseError
 
-from panther import envelope
+from panther import envelope, redis_keys
 from panther.bus import redis_wire
 from panther.bus.base import Bus, BusError, Deliver, LocalGroups
+from panther.bus.redis_nodes import RETRY_LATER, UNREACHABLE, Nodes, nodes_for
 from panther.bus.redis_ops import GroupCopy, GroupSend, Join, Leave, Operation, Resend, Send, Sent
 from panther.bus.redis_wire import pack
 from panther.connection_ids import WORKER_ID_LENGTH
 from panther.exceptions import ConfigError
+from panther.redis_cluster import build_cluster, is_cluster
 
 logger = logging.getLogger('panther')
 
-PREFIX = 'panther:bus:'
+PREFIX = redis_keys.PREFIX + 'bus:'
 STREAM_TTL_MS = 60_000
 TTL_REFRESH_S = 1.0  # how often a sender re-sets a target stream's TTL
 RESEND_WINDOW = 1.0  # seconds of acknowledged messages kept for a Redis restart
@@ -83,8 +103,14 @@ _BATCH = 512  # operations per round trip
 _GATHER_PASSES = 16  # loop passes the writer waits at most while its queue still grows
 _ENTRY_BYTES = 1 << 20  # the entries being filled are closed once together they hold this much
 
-# One server-side script per group send (see the file for its keys and arguments).
+# Server-side scripts (see the files for their keys and arguments): on a single Redis, one
+# per group send; on a cluster, one per worker a group send reaches.
 _GROUP_SEND = resources.files('panther.bus').joinpath('group_send.lua').read_bytes()
+_GROUP_COPY = resources.files('panther.bus').joinpath('group_copy.lua').read_bytes()
+_GROUP_COPY_SHA = hashlib.sha1(_GROUP_COPY).hexdigest().encode()
+
+
+_PING = pack((b'PING',))
 
 
 def _run_id(info: Any) -> str:
@@ -100,19 +126,19 @@ def _text(value: bytes | str) -> str:
 
 
 def _stream(worker_id: str) -> str:
-    return f'{PREFIX}stream:{worker_id}'
+    return redis_keys.key('bus:stream', worker_id)
 
 
 def _alive(worker_id: str) -> str:
-    return f'{PREFIX}alive:{worker_id}'
+    return redis_keys.key('bus:alive', worker_id)
 
 
 def _members(name: str) -> str:
-    return f'{PREFIX}members:{name}'
+    return redis_keys.key('bus:members', name)
 
 
 def _workers(name: str) -> str:
-    return f'{PREFIX}workers:{name}'
+    return redis_keys.key('bus:workers', name)
 
 
 class RedisBus(Bus):
@@ -126,7 +152,8 @@ class RedisBus(Bus):
         max_stream_length: int = 100_000,
     ) -> None:
         # 'class' may name a client class for the user-facing connection; the bus builds its own.
-        self.options = {k: v for k, v in options.items() if k != 'class'}
+        self.cluster = is_cluster(options)
+        self.options = {k: v for k, v in options.items() if k not in ('class', 'cluster')}
         self.buffer_size = buffer_size
         self.liveness_ttl = liveness_ttl
         self.max_stream_length = max_stream_length
@@ -147,8 +174,16 @@ class RedisBus(Bus):
         self._wakeup = asyncio.Event()
         self._progress = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._run_id: str | None = None
-        self._writer_fresh = True  # the writer must (re)connect and check the run_id first
+        self._writer_fresh = True  # the writer must (re)connect and check the run_ids first
+        self._conns: dict[str, Connection] = {}  # the writer's own connection to each master (by node name)
+        self._run_ids: set[str] = set()  # run_ids of the masters that acknowledged what ``_recent`` holds
+        # Cluster: the workers (and epochs) each queued group send goes to, read once (by id of the op)
+        # and kept until it is shipped, so a retried send goes to the members it had when first read.
+        self._resolved: dict[int, list[tuple[str, int]]] = {}
+        self._answered: dict[str, float] = {}  # cluster: when each master last answered the writer
+        self._stale: list[tuple[str, str]] = []  # (group, worker) whose alive key had expired: HDEL next batch
+        # Single Redis: one script per group send (one round trip); see benchmarks/micro_redis_group_send.py.
+        self.script_group_send = not self.cluster
 
     @classmethod
     def from_settings(cls, settings: Any) -> RedisBus:
@@ -162,12 +197,15 @@ class RedisBus(Bus):
     def where(self) -> str:
         if 'url' in self.options:
             return str(self.options['url'])
-        return f"{self.options.get('host', 'localhost')}:{self.options.get('port', 6379)}"
+        address = f"{self.options.get('host', 'localhost')}:{self.options.get('port', 6379)}"
+        return f'the Redis Cluster of {address}' if self.cluster else address
 
-    def _client(self, retry: Retry, **overrides: Any) -> aioredis.Redis:
+    def _client(self, retry: Retry, **overrides: Any) -> Any:
         # The bus deals in bytes whatever the user's client decodes, and chooses its own retries.
         options = {'socket_connect_timeout': 2.0, 'socket_timeout': 5.0, **self.options, **overrides,
                    'decode_responses': False, 'retry': retry}
+        if self.cluster:
+            return build_cluster(options)
         url = options.pop('url', None)
         if url is not None:
             return aioredis.Redis.from_url(url, **options)
@@ -188,15 +226,18 @@ class RedisBus(Bus):
         # timeout would wrap every write in a task of its own.
         self._timeout = float(self.options.get('socket_timeout') or 5.0)
         # The writer decides itself when to resend (and readers dedup), so redis-py must not
-        # retry behind it on these connections.
+        # retry behind it on these connections. (On a cluster, ``_raw`` only keeps the slot map.)
         self._raw = self._client(Retry(NoBackoff(), 0), socket_timeout=None)
-        self._conn = self._raw.connection_pool.make_connection()
-        self._reader_conn = self._raw.connection_pool.make_connection()
+        self._nodes: Nodes = nodes_for(self._raw)
+        self._reader_conn: Connection | None = None
         try:
             await self._reconnect_writer()
             await self._beat()
-        except (RedisError, OSError) as exc:
+        except UNREACHABLE as exc:
             await self._close_clients()
+            if isinstance(exc, MovedError):
+                raise ConfigError('REDIS', f"{self.where} is a node of a Redis Cluster: add 'cluster': True "
+                                           f'to REDIS ({exc})') from None
             raise ConfigError('REDIS', f'cannot reach Redis at {self.where} ({exc})') from None
         self.connected = True
         loop = asyncio.get_running_loop()
@@ -219,7 +260,7 @@ class RedisBus(Bus):
         for waiter in self._waiters.values():
             waiter.cancel()
         self._waiters.clear()
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(*UNREACHABLE):
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.delete(_alive(self.worker_id), _stream(self.worker_id))
                 for name, members in self._groups.items():
@@ -230,7 +271,7 @@ class RedisBus(Bus):
         await self._close_clients()
 
     async def _close_clients(self) -> None:
-        for conn in (getattr(self, '_conn', None), getattr(self, '_reader_conn', None)):
+        for conn in [*self._conns.values(), getattr(self, '_reader_conn', None)]:
             if conn is not None:
                 with contextlib.suppress(Exception):
                     await conn.disconnect()
@@ -334,13 +375,14 @@ class RedisBus(Bus):
                 if self._writer_fresh:
                     await self._reconnect_writer()  # may put resends at the front of the queue
                 batch = [queue[i] for i in range(min(len(queue), _BATCH))]
+                if not self.script_group_send:
+                    await self._resolve_groups(batch)
                 reached = await self._ship(batch)
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
+            except UNREACHABLE as exc:
                 self._writer_fresh = True
-                with contextlib.suppress(Exception):
-                    await self._conn.disconnect()
+                await self._disconnect_writer()
                 self._lost(exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
@@ -357,9 +399,10 @@ class RedisBus(Bus):
                 if type(op) is Resend:
                     recent.append((now, op.message))
                     continue  # not an operation any caller waits for
-                if type(op) is Send:
+                if type(op) is Send or type(op) is Join or type(op) is Leave:
                     recent.append((now, op))
                 elif type(op) is GroupSend:
+                    self._resolved.pop(id(op), None)
                     for worker, epoch in reached.get(index, ()):
                         recent.append((now, GroupCopy(worker, op.data, epoch)))
                 done += 1
@@ -393,52 +436,159 @@ class RedisBus(Bus):
                 return
             size = len(queue)
 
-    async def _reconnect_writer(self) -> None:
-        """(Re)open the writer's own connection; if Redis restarted, resend what it may have lost.
+    async def _disconnect_writer(self) -> None:
+        for conn in self._conns.values():
+            with contextlib.suppress(Exception):
+                await conn.disconnect()
+        self._conns = {}
 
-        The writer keeps one connection it opens itself (a pooled one would reconnect
-        silently), so every reconnect is seen here and checked against Redis's run_id.
+    async def _reconnect_writer(self) -> None:
+        """(Re)open the writer's connections, one per master; resend what a replaced master may have lost.
+
+        The writer keeps connections it opens itself (a pooled one would reconnect
+        silently), so every reconnect is seen here. Each master's ``run_id`` is
+        compared with those of the masters that acknowledged the last second of
+        messages: one missing means that master restarted, or (cluster) was
+        replaced by its replica, which may lack its last writes. Those messages
+        are then sent again (readers drop the ones they had), and this worker's
+        memberships registered again.
         """
-        conn = self._conn
+        await self._disconnect_writer()
         self._ttl_set_at.clear()  # streams recreated after a restart have no TTL yet
-        async with asyncio.timeout(self._timeout):
-            await conn.connect()
-            await conn.send_command('INFO', 'server')
-            info = await conn.read_response()
-        run_id = _run_id(info)
+        await self._nodes.refresh()
+        conns: dict[str, Connection] = {}
+        run_ids: set[str] = set()
+        try:
+            for node in self._nodes.masters():
+                conn = conns[node] = self._nodes.connection(node)
+                async with asyncio.timeout(self._timeout):
+                    await conn.connect()
+                    await conn.send_command('INFO', 'server')
+                    run_ids.add(_run_id(await conn.read_response()))
+                    await conn.send_command('SCRIPT', 'LOAD', _GROUP_COPY)  # for EVALSHA (NOSCRIPT: reconnect)
+                    await conn.read_response()
+        except BaseException:
+            for conn in conns.values():
+                with contextlib.suppress(Exception):
+                    await conn.disconnect()
+            raise
+        self._conns = conns
+        self._answered = dict.fromkeys(conns, time.monotonic())
+        replaced = bool(self._run_ids - run_ids)
+        if replaced:
+            await self._register_groups()
         self._writer_fresh = False
-        if run_id == self._run_id:
-            return
-        self._run_id = run_id
-        if self._recent:
-            logger.warning('redis bus: Redis restarted; resending the last %d acknowledged message(s) '
-                           '(receivers drop the ones they had)', len(self._recent))
+        self._run_ids = run_ids
+        if replaced and self._recent:
+            what = 'a Redis Cluster master restarted or failed over' if self._nodes.cluster else 'Redis restarted'
+            logger.warning('redis bus: %s; resending the last %d acknowledged message(s) '
+                           '(receivers drop the ones they had)', what, len(self._recent))
             self._queue.extendleft(Resend(op) for _, op in reversed(self._recent))
             self._recent.clear()
 
+    async def _exchange(self, commands: list[bytes], keys: list[bytes] | None) -> list[Any]:
+        """Send packed ``commands`` pipelined and return their replies, in order.
+
+        ``keys`` (on a cluster) names the key each command is about; commands go to
+        the master serving it, in order per master. A reply refusing a command comes
+        back as its ``ResponseError``; a reply of a cluster in motion (``MOVED``,
+        ``CLUSTERDOWN``, ...) raises, so the caller reconnects and retries.
+        """
+        replies: list[Any] = [None] * len(commands)
+        pings: list[str] = []
+        plan: dict[str, Sequence[int]]
+        if keys is None:
+            plan = {'': range(len(commands))}
+        else:
+            node_of = self._nodes.node_of
+            by_node: dict[str, list[int]] = {}
+            for position, key in enumerate(keys):
+                by_node.setdefault(node_of(key), []).append(position)
+            plan = by_node
+            # A master this batch does not write to still answers a PING every half resend window,
+            # so a dead one is noticed before ``_recent`` forgets what it acknowledged last.
+            now = time.monotonic()
+            pings = [node for node in self._conns
+                     if node not in plan and now - self._answered.get(node, 0.0) > RESEND_WINDOW / 2]
+        async with asyncio.timeout(self._timeout):
+            for node, positions in plan.items():
+                conn = self._conns.get(node)
+                if conn is None:  # the slot map changed since the writer connected
+                    raise RedisConnectionError(f'no connection to node {node!r} yet')
+                await conn.send_packed_command(
+                    b''.join(commands if keys is None else [commands[i] for i in positions]), check_health=False)
+            for node in pings:
+                await self._conns[node].send_packed_command(_PING, check_health=False)
+            for node, positions in plan.items():
+                conn = self._conns[node]
+                for position in positions:
+                    try:
+                        replies[position] = await conn.read_response()
+                    except RETRY_LATER:
+                        raise
+                    except ResponseError as exc:
+                        replies[position] = exc
+            for node in pings:
+                await self._conns[node].read_response()
+        if keys is not None:
+            now = time.monotonic()
+            for node in (*plan, *pings):
+                self._answered[node] = now
+        return replies
+
+    async def _resolve_groups(self, batch: list[Operation]) -> None:
+        """Cluster: read once, for each group send of ``batch`` not read yet, the workers it goes to."""
+        sends = [op for op in batch if type(op) is GroupSend and id(op) not in self._resolved]
+        if not sends:
+            return
+        names = list(dict.fromkeys(op.group for op in sends))
+        keys = [_workers(name).encode() for name in names]
+        replies = await self._exchange([pack((b'HGETALL', key)) for key in keys], keys)
+        own = self.worker_id
+        found: dict[str, list[tuple[str, int]]] = {}
+        for name, reply in zip(names, replies, strict=True):
+            if isinstance(reply, ResponseError):
+                logger.error('redis bus: Redis refused reading group %r: %s', name, reply)
+                reply = []
+            pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2], strict=False)
+            found[name] = [(_text(w), int(e)) for w, e in pairs if _text(w) != own]
+        for op in sends:
+            self._resolved[id(op)] = found[op.group]
+
     async def _ship(self, batch: list[Operation]) -> dict[int, list[tuple[str, int]]]:
-        """Send ``batch`` as one pipelined write and read every reply.
+        """Send ``batch`` as one pipelined write (one per master on a cluster) and read every reply.
 
         Consecutive sends to one worker become one stream entry (see
         ``redis_wire``); anything else (a group send, a membership change) first
         flushes what is pending, so each stream still sees the order of ``batch``.
-        Returns, for each group send (by its index in ``batch``), the workers it
-        reached and their join epochs.
+        Every command touches the keys of one worker or of one group only, so on
+        a cluster each goes whole to the master of that hash tag. Returns, for
+        each group send (by its index in ``batch``), the workers it reached and
+        their join epochs.
         """
         maxlen, own = b'%d' % self.max_stream_length, self._worker_bytes
+        ttl = b'%d' % STREAM_TTL_MS
         commands: list[bytes] = []
-        add = commands.append
+        keys: list[bytes] | None = [] if self._nodes.cluster else None
         pending: dict[str, list[bytes]] = {}  # target worker -> its records, in order
         size = 0
-        group_sends: dict[int, int] = {}  # index of the EVAL in commands -> index of its op in batch
+        group_sends: dict[int, int] = {}  # position of the EVAL in commands -> index of its op in batch
+        copies: dict[int, tuple[int, str, int]] = {}  # position of a cluster copy -> (op index, worker, epoch)
+
+        def add(command: bytes, key: bytes) -> None:
+            commands.append(command)
+            if keys is not None:
+                keys.append(key)
 
         def flush() -> None:
             for target, records in pending.items():
-                add(pack((
-                    b'XADD', _stream(target).encode(), b'MAXLEN', b'~', maxlen, b'*', b'd',
-                    own + b''.join(records))))
+                stream = _stream(target).encode()
+                add(pack((b'XADD', stream, b'MAXLEN', b'~', maxlen, b'*', b'd', own + b''.join(records))), stream)
             pending.clear()
 
+        for group, worker in self._stale:
+            add(pack((b'HDEL', _workers(group).encode(), worker.encode())), _workers(group).encode())
+        self._stale = []
         for index, op in enumerate(batch):
             if type(op) is Resend:
                 op = op.message
@@ -455,44 +605,56 @@ class RedisBus(Bus):
             flush()
             size = 0
             if type(op) is GroupSend:
-                group_sends[len(commands)] = index
-                add(pack((
-                    b'EVAL', _GROUP_SEND, b'1', _workers(op.group).encode(), own, own + op.data,
-                    maxlen, b'%d' % STREAM_TTL_MS, PREFIX.encode())))
+                if self.script_group_send:
+                    group_sends[len(commands)] = index
+                    workers = _workers(op.group).encode()
+                    add(pack((b'EVAL', _GROUP_SEND, b'1', workers, own, own + op.data, maxlen, ttl,
+                              PREFIX.encode())), workers)
+                    continue
+                for worker, epoch in self._resolved[id(op)]:
+                    copies[len(commands)] = (index, worker, epoch)
+                    stream = _stream(worker).encode()
+                    add(pack((b'EVALSHA', _GROUP_COPY_SHA, b'2', stream, _alive(worker).encode(), own + op.data,
+                              b'%d' % epoch, maxlen, ttl)), stream)
             elif type(op) is GroupCopy:
-                add(pack((
-                    b'XADD', _stream(op.worker).encode(), b'MAXLEN', b'~', maxlen, b'*', b'd', own + op.data,
-                    b'j', b'%d' % op.epoch)))
+                stream = _stream(op.worker).encode()
+                add(pack((b'XADD', stream, b'MAXLEN', b'~', maxlen, b'*', b'd', own + op.data,
+                          b'j', b'%d' % op.epoch)), stream)
             elif type(op) is Join:
-                add(pack((b'SADD', _members(op.group).encode(), op.connection_id.encode())))
-                add(pack((b'HSET', _workers(op.group).encode(), own, b'%d' % op.epoch)))
+                add(pack((b'SADD', _members(op.group).encode(), op.connection_id.encode())),
+                    _members(op.group).encode())
+                add(pack((b'HSET', _workers(op.group).encode(), own, b'%d' % op.epoch)), _workers(op.group).encode())
             elif type(op) is Leave:
-                add(pack((b'SREM', _members(op.group).encode(), op.connection_id.encode())))
+                add(pack((b'SREM', _members(op.group).encode(), op.connection_id.encode())),
+                    _members(op.group).encode())
                 if op.last:
-                    add(pack((b'HDEL', _workers(op.group).encode(), own)))
+                    add(pack((b'HDEL', _workers(op.group).encode(), own)), _workers(op.group).encode())
         flush()
         # The TTL only has to outlive a dead owner's stream, and the owner refreshes it
         # itself: once a second per target is plenty, instead of a command per message.
         now, set_at = time.monotonic(), self._ttl_set_at
         targets = {op.worker for op in batch if type(op) is Send}
-        targets.update(op.message.worker for op in batch if type(op) is Resend)
+        targets.update(op.message.worker for op in batch if type(op) is Resend and type(op.message) is Send)
         for target in targets:
             if now - set_at.get(target, -TTL_REFRESH_S) >= TTL_REFRESH_S:
                 set_at[target] = now
-                add(pack((b'PEXPIRE', _stream(target).encode(), b'%d' % STREAM_TTL_MS)))
-        conn = self._conn
+                stream = _stream(target).encode()
+                add(pack((b'PEXPIRE', stream, ttl)), stream)
+        replies = await self._exchange(commands, keys)
         reached: dict[int, list[tuple[str, int]]] = {}
-        async with asyncio.timeout(self._timeout):
-            await conn.send_packed_command(b''.join(commands), check_health=False)
-            for position in range(len(commands)):
-                try:
-                    reply = await conn.read_response()
-                except ResponseError as exc:
-                    logger.error('redis bus: Redis refused a command: %s', exc)
-                    continue
-                if position in group_sends:
-                    reached[group_sends[position]] = [
-                        (_text(reply[i]), int(reply[i + 1])) for i in range(0, len(reply) - 1, 2)]
+        for position, reply in enumerate(replies):
+            if isinstance(reply, ResponseError):
+                logger.error('redis bus: Redis refused a command: %s', reply)
+            elif position in group_sends:
+                reached[group_sends[position]] = [
+                    (_text(reply[i]), int(reply[i + 1])) for i in range(0, len(reply) - 1, 2)]
+            elif position in copies:
+                index, worker, epoch = copies[position]
+                if reply == 1:
+                    reached.setdefault(index, []).append((worker, epoch))
+                else:
+                    group = batch[index].group  # type: ignore[union-attr]
+                    self._stale.append((group, worker))
         return reached
 
     # -- receiving ---------------------------------------------------------------
@@ -510,9 +672,13 @@ class RedisBus(Bus):
         wait = self.liveness_ttl + self._timeout  # Redis answers a blocked XREAD within `block`
         backoff = 0.05
         deliver = self._deliver
-        conn = self._reader_conn
+        nodes = self._nodes
+        conn = self._reader_conn = nodes.connection(nodes.node_of(key))
         while True:
             try:
+                if conn is None:  # the node serving this stream may have changed (a cluster failover)
+                    await nodes.refresh()
+                    conn = self._reader_conn = nodes.connection(nodes.node_of(key))
                 async with asyncio.timeout(wait):
                     await conn.send_packed_command(
                         pack((b'XREAD', b'COUNT', b'64', b'BLOCK', block, b'STREAMS', key, last)),
@@ -520,10 +686,13 @@ class RedisBus(Bus):
                     response = await conn.read_response()
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
+            except UNREACHABLE as exc:
                 logger.debug('redis bus: reader lost Redis (%s); retrying', exc)
-                with contextlib.suppress(Exception):
-                    await conn.disconnect()
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.disconnect()
+                    if nodes.cluster:
+                        conn = None
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
                 continue
@@ -589,10 +758,13 @@ class RedisBus(Bus):
             await asyncio.sleep(interval if self.connected else min(interval, 0.2))
             try:
                 await self._beat()
-                self._back()
+                # On a cluster the heartbeat's master may be up while the writer's is not: then
+                # the writer, not the heartbeat, says when Redis is back.
+                if not (self._nodes.cluster and self._writer_fresh and self._queue):
+                    self._back()
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
+            except UNREACHABLE as exc:
                 self._lost(exc)
             except Exception:
                 logger.exception('redis bus: heartbeat failed; going on')
@@ -607,14 +779,17 @@ class RedisBus(Bus):
             workers = sorted({i[:WORKER_ID_LENGTH] for i in ids})
             if not workers:
                 return []
-            alive = await self._redis.mget([_alive(w.decode()) for w in workers])
-        except (RedisError, OSError) as exc:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for worker in workers:
+                    pipe.exists(_alive(worker.decode()))
+                alive = await pipe.execute()
+        except UNREACHABLE as exc:
             raise BusError(f'group_members({name!r}) needs Redis at {self.where}, which is unreachable ({exc})') \
                 from None
-        dead = {w for w, flag in zip(workers, alive, strict=True) if flag is None}
+        dead = {w for w, flag in zip(workers, alive, strict=True) if not flag}
         if dead:
             gone = [i for i in ids if i[:WORKER_ID_LENGTH] in dead]
-            with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(*UNREACHABLE):
                 async with self._redis.pipeline(transaction=False) as pipe:
                     pipe.srem(_members(name), *gone)
                     pipe.hdel(_workers(name), *dead)

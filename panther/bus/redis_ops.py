@@ -2,10 +2,12 @@
 
 ``send``, ``group_send``, ``group_add`` and ``group_discard`` each queue one
 record; the writer turns a batch of them into pipelined commands (``RedisBus._ship``).
-After a Redis restart, messages Redis had acknowledged are queued again wrapped
-in ``Resend`` (no caller waits for those): a targeted message as it was, a group
-message as one ``GroupCopy`` per worker it reached, so it goes to those workers
-only, with the membership epoch each had then.
+After a Redis restart (or a cluster failover), what Redis had acknowledged in the
+last second is queued again wrapped in ``Resend`` (no caller waits for those): a
+targeted message as it was, a group message as one ``GroupCopy`` per worker it
+reached, so it goes to those workers only, with the membership epoch each had
+then, and membership changes as they were, in order, so a join or leave the lost
+data held is made again.
 """
 
 from __future__ import annotations
@@ -59,11 +61,11 @@ class Leave:
 
 @dataclass(slots=True, frozen=True)
 class Resend:
-    """An acknowledged message sent again because Redis restarted (and may have lost it)."""
+    """An acknowledged operation sent again because Redis restarted (and may have lost it)."""
 
-    message: Send | GroupCopy
+    message: Sent
 
 
 Operation = Send | GroupSend | Join | Leave | Resend
 #: What the writer keeps, for a while, of what Redis acknowledged.
-Sent = Send | GroupCopy
+Sent = Send | GroupCopy | Join | Leave

@@ -1,13 +1,20 @@
 """``redis``: the app's shared ``redis.asyncio.Redis`` client, built from ``config.REDIS``.
 
-``REDIS`` is a dict of ``redis.asyncio.Redis`` keyword arguments; every key but two
-goes to redis-py unchanged::
+``REDIS`` is a dict of ``redis.asyncio.Redis`` keyword arguments; every key but
+``url``, ``class`` and ``cluster`` goes to redis-py unchanged::
 
     REDIS = {
         'host': '127.0.0.1', 'port': 6379, 'db': 0, 'password': None,  # any redis-py option
         'url': 'redis://user:pass@host:6379/0',  # optional, instead of host/port/db
         'class': 'myapp.MyRedis',                 # optional Redis subclass to build
     }
+
+With ``'cluster': True``, ``host``/``port`` (or ``url``) name one start-up node of a
+Redis or Valkey Cluster and ``redis`` is a ``redis.asyncio.cluster.RedisCluster``;
+every other key goes to it (``panther.redis_cluster``; ``class`` may name a
+``RedisCluster`` subclass)::
+
+    REDIS = {'cluster': True, 'host': '10.0.0.5', 'port': 7000, 'password': '...'}
 
 A dead pooled connection (Redis restarted, a proxy dropped it) is retried
 transparently: unless ``REDIS`` says otherwise, the client retries a command up
@@ -37,16 +44,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from panther.config_loader import import_string
 from panther.configs import config
 from panther.db.connection import close_database, close_database_sync
 from panther.exceptions import ConfigError
+from panther.redis_cluster import build_cluster, is_cluster
 
 __all__ = ['RedisConnection', 'close_database', 'close_database_sync', 'redis']
 
@@ -88,13 +97,26 @@ def _resilience() -> dict[str, Any]:
     }
 
 
-def build_client(settings: dict[str, Any], **overrides: Any) -> Redis:
+def _cluster_class(value: Any) -> type[RedisCluster]:
+    if value is None or value in _PROXY_PATHS or value is RedisConnection:
+        return RedisCluster
+    target = import_string(value, 'REDIS') if isinstance(value, str) else value
+    if isinstance(target, type) and issubclass(target, RedisCluster):
+        return target
+    raise ConfigError('REDIS', f"'class' must name a redis.asyncio.cluster.RedisCluster subclass "
+                               f"when 'cluster' is set, got {value!r}")
+
+
+def build_client(settings: dict[str, Any], **overrides: Any) -> Redis | RedisCluster:
     """Build (without connecting) a client from a ``REDIS`` dict; options are checked.
 
+    With ``'cluster': True`` the client is a ``RedisCluster`` (``panther.redis_cluster``).
     ``settings`` win over panther's retry defaults (see the module docstring), ``overrides`` over both.
     Raises ``ConfigError('REDIS', ...)`` for an option redis-py refuses.
     """
     options = {**_resilience(), **settings}
+    if is_cluster(options):
+        return build_cluster({**options, **overrides}, _cluster_class(options.get('class')))
     cls = _client_class(options.pop('class', None))
     url = options.pop('url', None)
     options.update(overrides)
@@ -115,7 +137,7 @@ class RedisConnection:
     """A proxy to the ``redis.asyncio.Redis`` client that ``config.REDIS`` describes."""
 
     def __init__(self) -> None:
-        self._client: Redis | None = None
+        self._client: Redis | RedisCluster | None = None
         self._source: dict[str, Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected = False
@@ -136,8 +158,8 @@ class RedisConnection:
         return self._connected and self._client is not None and config.REDIS == self._source
 
     @property
-    def client(self) -> Redis:
-        """The underlying ``redis.asyncio.Redis`` client, built from config if needed."""
+    def client(self) -> Redis | RedisCluster:
+        """The underlying ``redis.asyncio.Redis`` (or ``RedisCluster``) client, built from config if needed."""
         raw = config.REDIS
         if raw is None:
             raise _not_configured()
@@ -150,7 +172,7 @@ class RedisConnection:
         assert self._client is not None
         return self._client
 
-    def _replace(self, client: Redis | None, source: dict[str, Any] | None) -> None:
+    def _replace(self, client: Redis | RedisCluster | None, source: dict[str, Any] | None) -> None:
         old, old_loop = self._client, self._loop
         self._client, self._source, self._loop = client, dict(source) if source else None, None
         self._connected = False
@@ -159,7 +181,7 @@ class RedisConnection:
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
 
-    async def connect(self) -> Redis:
+    async def connect(self) -> Redis | RedisCluster:
         """Build the client from ``config.REDIS`` and PING it; return the client.
 
         Raises ``ConfigError('REDIS', 'cannot connect to redis at host:port (reason)')``
@@ -171,7 +193,7 @@ class RedisConnection:
         probe = build_client(raw, retry=Retry(NoBackoff(), 0))
         try:
             await probe.ping()
-        except (RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
             reason = ' '.join(str(exc).split()) or type(exc).__name__
             problem = f'cannot connect to redis at {_address(raw)} ({reason})'
             raise ConfigError('REDIS', problem) from None

@@ -2,7 +2,8 @@
 
 WebSocket ``ws/``: the first message is ``{"hello": <connection id>, "worker": ..., "pid": ...}``;
 then JSON commands ``{"op": ...}`` (see ``Node.receive``). ``ws/typed/`` takes typed messages.
-The bus backend comes from the environment: ``TEST_REDIS_PORT`` configures REDIS.
+The bus backend comes from the environment: ``TEST_REDIS_PORT`` configures REDIS
+(a Redis Cluster's start-up node if ``TEST_REDIS_CLUSTER`` is set).
 """
 
 import asyncio
@@ -23,7 +24,10 @@ from panther.websocket import (
     send_message_to_websocket,
 )
 
-if os.environ.get('TEST_REDIS_PORT'):
+if os.environ.get('TEST_REDIS_CLUSTER'):
+    REDIS = {'cluster': True, 'host': '127.0.0.1', 'port': int(os.environ['TEST_REDIS_PORT']),
+             **orjson.loads(os.environ.get('TEST_REDIS_EXTRA', '{}'))}
+elif os.environ.get('TEST_REDIS_PORT'):
     REDIS = {'host': '127.0.0.1', 'port': int(os.environ['TEST_REDIS_PORT']), 'db': 0}
 BUS_LIVENESS_TTL = float(os.environ.get('TEST_BUS_TTL', '5'))
 WS_PING_INTERVAL = None

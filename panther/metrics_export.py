@@ -77,13 +77,18 @@ def metrics_directory() -> str:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a killed worker its supervisor has not reaped yet is a zombie: not running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f'/proc/{pid}/stat', 'rb') as stat:
+            return stat.read().rpartition(b')')[2][1:2] != b'Z'
+    except OSError:
+        return True  # no /proc: trust kill()
 
 
 class Reporter:

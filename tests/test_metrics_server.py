@@ -87,7 +87,7 @@ def test_connections_messages_and_closes_follow_traffic_on_both_workers(server):
         messages = payload_bytes = 0
         for index, ws in enumerate(sockets):
             for n in range(index % 3 + 1):
-                text = f'message {n} from {index} – ü'  # not ASCII: bytes are UTF-8 bytes, not characters
+                text = f'message {n} from {index} ü'  # not ASCII: bytes are UTF-8 bytes, not characters
                 await ws.send(text)
                 assert await ws.recv() == text
                 messages += 1
@@ -269,11 +269,12 @@ def test_readiness_follows_redis_and_the_outage_buffer_is_reported():
         assert response.json() == {'status': 'ok', 'bus': 'redis'}
 
         async def during_outage():
+            http = httpx.AsyncClient(timeout=10)
             sockets, _ = await open_on_both_workers(running.ws + '/ws/room/outage/', at_least=4)
             redis.stop()
             deadline = time.monotonic() + 15
             while True:
-                response = httpx.get(running.http + '/health')
+                response = await http.get(running.http + '/health')
                 if response.status_code == 503:
                     break
                 assert time.monotonic() < deadline, 'readiness never turned 503 with Redis down'
@@ -288,7 +289,7 @@ def test_readiness_follows_redis_and_the_outage_buffer_is_reported():
             assert value(samples, 'panther_bus_connected') == 0
             redis.start()
             deadline = time.monotonic() + 20
-            while httpx.get(running.http + '/health').status_code != 200:
+            while (await http.get(running.http + '/health')).status_code != 200:
                 assert time.monotonic() < deadline, 'readiness never came back with Redis'
                 await asyncio.sleep(0.2)
             samples = until(running, lambda s: value(s, 'panther_bus_buffered_messages') == 0
@@ -296,5 +297,6 @@ def test_readiness_follows_redis_and_the_outage_buffer_is_reported():
                             and value(s, 'panther_bus_connected') == 1, timeout=20)
             for ws in sockets:
                 await ws.close()
+            await http.aclose()
 
         asyncio.run(during_outage())

@@ -97,7 +97,8 @@ class Metrics:
     def __init__(self) -> None:
         self.routes: dict[str, RouteMetrics] = {}
         self.handshakes: dict[str, int] = dict.fromkeys(HANDSHAKE_RESULTS, 0)
-        self.closes: dict[str, int] = {}
+        # The usual codes are there from the start, so a dashboard shows 0 rather than no data.
+        self.closes: dict[str, int] = dict.fromkeys(('1000', '1001', '1006', '1011'), 0)
         self.limit_closes: dict[str, int] = dict.fromkeys(LIMITS, 0)
         self.bus_sent = 0
         self.bus_received = 0

@@ -49,6 +49,11 @@ PANELS = {
     'broadcast': [('latency', 'ms until every receiver got it, log scale (lower is better)')],
     'broadcast-redis': [('latency', 'groups on 2 workers + Redis: ms until every receiver got it')],
     'broadcast-shared': [('latency', 'groups on 2 workers, shared-local: ms until all got it')],
+    'echo-metrics': [
+        ('msgs_per_s', 'messages / s, METRICS_PATH off (ours) and on (higher is better)'),
+        ('latency', 'round-trip latency ms'),
+    ],
+    'broadcast-metrics': [('latency', 'groups, METRICS_PATH off and on: ms until every receiver got it')],
 }
 
 

@@ -189,6 +189,20 @@ TARGETS: dict[str, Target] = {
             description='this repository, broadcast through groups',
         ),
         Target(
+            'ours-metrics',
+            global_python,
+            'panther-metrics',
+            baseline='ours',
+            description='this repository with METRICS_PATH on (its ratio is to ours: metrics off)',
+        ),
+        Target(
+            'ours-groups-metrics',
+            global_python,
+            'groups-metrics',
+            baseline='ours-groups',
+            description='broadcast through groups with METRICS_PATH on (its ratio is to ours-groups)',
+        ),
+        Target(
             'reference',
             _reference_python,
             'panther',
@@ -834,6 +848,16 @@ SCENARIOS = {
         workers=2,
         launcher='panther',
     ),
+    # what METRICS_PATH costs: the same app with metrics off and on, side by side
+    'echo-metrics': Scenario(
+        'echo-metrics', {'panther': 'panther_echo', 'panther-metrics': 'panther_echo_metrics'},
+        'msgs_per_s', True, 'msgs/s',
+    ),
+    'broadcast-metrics': Scenario(
+        'broadcast-metrics',
+        {'groups': 'panther_broadcast_groups', 'groups-metrics': 'panther_broadcast_groups_metrics'},
+        'p50_ms', False, 'ms',
+    ),
 }
 
 def _summary_relay_vs_echo(result: dict) -> dict:
@@ -860,6 +884,8 @@ SUMMARIES = {
     'relay-shared': _summary_throughput,
     'broadcast-redis': _summary_broadcast,
     'broadcast-shared': _summary_broadcast,
+    'echo-metrics': _summary_throughput,
+    'broadcast-metrics': _summary_broadcast,
 }
 
 DEFAULT_TARGETS = {
@@ -876,11 +902,13 @@ DEFAULT_TARGETS = {
     'relay-shared': 'ours',
     'broadcast-redis': 'ours-groups',
     'broadcast-shared': 'ours-groups',
+    'echo-metrics': 'ours,ours-metrics',
+    'broadcast-metrics': 'ours-groups,ours-groups-metrics',
 }
 
 
 def loadgen_args(scenario: str, opts: argparse.Namespace, url: str, case: dict) -> list[str]:
-    if scenario in ('echo', 'echo-deflate'):
+    if scenario in ('echo', 'echo-deflate', 'echo-metrics'):
         return [
             'echo', f'{url}/ws/echo',
             '--connections', str(opts.connections), '--size', str(opts.size),
@@ -1191,6 +1219,8 @@ TABLE_COLUMNS['relay-vs-echo'] = [
 ]
 TABLE_COLUMNS['relay-redis'] = TABLE_COLUMNS['relay-shared'] = TABLE_COLUMNS['relay']
 TABLE_COLUMNS['broadcast-redis'] = TABLE_COLUMNS['broadcast-shared'] = TABLE_COLUMNS['broadcast']
+TABLE_COLUMNS['echo-metrics'] = TABLE_COLUMNS['echo']
+TABLE_COLUMNS['broadcast-metrics'] = TABLE_COLUMNS['broadcast']
 
 
 def print_table(scenario: Scenario, case: dict, runs: dict) -> None:
@@ -1327,6 +1357,19 @@ def _relay_row(relay_ab: dict | None, relay: dict | None, echo: dict | None) -> 
     }
 
 
+def _metrics_cost_rows(out_dir: Path) -> list[dict]:
+    """METRICS_PATH's cost: metrics on vs off in one run of ``echo-metrics`` and of ``broadcast-metrics``."""
+    echo = _load_report(out_dir, 'echo-metrics')
+    broadcast = _load_report(out_dir, 'broadcast-metrics')
+    return [
+        _ratio_row('echo with metrics on >= 0.95x metrics off (msgs/s)', 0.95, True,
+                   _figure(echo, 'ours-metrics', 'msgs_per_s'), _figure(echo, 'ours', 'msgs_per_s')),
+        _ratio_row('broadcast to 1,000 with metrics on <= 1.1x metrics off (p50 ms)', 1.1, False,
+                   _figure(broadcast, 'ours-groups-metrics', 'p50_ms', receivers=1000),
+                   _figure(broadcast, 'ours-groups', 'p50_ms', receivers=1000)),
+    ]
+
+
 def evaluate_targets(out_dir: Path) -> dict:
     """The benchmark issue's targets, each as measured / required, from the saved results.
 
@@ -1371,6 +1414,7 @@ def evaluate_targets(out_dir: Path) -> dict:
                 'floor_median_receiver_ms': median_receiver['bare-direct'],
             }
         )
+    rows += _metrics_cost_rows(out_dir)
     rows.append(
         _ratio_row('idle memory per connection <= 1.1x bare ASGI', 1.1, False,
                    _figure(memory, 'ours', 'kib_per_connection'), _figure(memory, 'bare', 'kib_per_connection'))
@@ -1573,6 +1617,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--connections', type=int, default=50)
     p.add_argument('--size', type=int, default=32)
 
+    p = sub.add_parser('echo-metrics', help='echo with METRICS_PATH off (ours) and on (ours-metrics)')
+    _common(p)
+    _timed(p)
+    p.add_argument('--connections', type=int, default=50)
+    p.add_argument('--size', type=int, default=32)
+
     p = sub.add_parser('echo-deflate', help='echo with clients that negotiate permessage-deflate (browsers do)')
     _common(p)
     _timed(p)
@@ -1612,6 +1662,9 @@ def build_parser() -> argparse.ArgumentParser:
         ('broadcast-shared', 'broadcast through groups, `panther run --workers 2`'),
     ):
         _broadcast_options(sub.add_parser(name, help=help_text))
+    p = sub.add_parser('broadcast-metrics', help='broadcast through groups with METRICS_PATH off and on')
+    _broadcast_options(p)
+    p.set_defaults(receivers=[1000])
 
     p = sub.add_parser('idle-memory', help='server RSS per idle connection')
     _common(p)
@@ -1645,7 +1698,7 @@ def _defaults_for(scenario: str, base: argparse.Namespace) -> argparse.Namespace
         args += ['--targets', base.targets]
     if base.ours_src:
         args += ['--ours-src', base.ours_src]
-    if scenario in ('echo', 'echo-deflate', 'relay', 'relay-redis', 'relay-shared', 'handshakes'):
+    if scenario in ('echo', 'echo-deflate', 'echo-metrics', 'relay', 'relay-redis', 'relay-shared', 'handshakes'):
         args += ['--duration', str(base.duration)]
     opts = parser.parse_args(args)
     opts.out_dir = base.out_dir

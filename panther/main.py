@@ -237,6 +237,11 @@ class Panther:
                 await send({'type': 'lifespan.shutdown.complete'})
                 return
 
+    def _operating_line(self) -> str:
+        reporter = self.metrics_reporter
+        metrics = f'{self.config.METRICS_PATH} (workers meet in {reporter.directory})' if reporter else 'off'
+        return f'  operating: metrics {metrics}, health {self.config.HEALTH_PATH or "off"}'
+
     def banner(self) -> str:
         """Three short lines saying what this worker runs with (logged once per worker at start-up)."""
         limits = self.limits
@@ -264,6 +269,5 @@ class Panther:
             f'  limits: message {size(limits.max_message_size)}, rate {off(limits.rate_limit, "/s")},'
             f' send queue {limits.send_queue_size}, idle {off(limits.idle_timeout, "s")},'
             f' ping {off(limits.ping_interval, "s")}, connections {off(limits.max_connections)}, origins {origins}',
-            *([f'  operating: metrics {self.config.METRICS_PATH or "off"}, health {self.config.HEALTH_PATH or "off"}']
-              if self._operations else []),
+            *([self._operating_line()] if self._operations else []),
         ])

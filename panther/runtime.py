@@ -113,8 +113,6 @@ class Runtime:
         if self.idle is not None:
             await self.idle.stop()
             self.idle = None
-        if self.reporter is not None:
-            self.reporter.stop()
         for outbox in list(self.registry.connections.values()):
             outbox.close_soon(code, reason)
         # Polling keeps the registry free of shutdown bookkeeping on the hot path.
@@ -130,6 +128,8 @@ class Runtime:
             grace = loop.time() + 0.5
             while self.registry.connections and loop.time() < grace:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
+        if self.reporter is not None:
+            self.reporter.stop()  # after the closes above, so the last snapshot counts them
         if self.bus is not None:
             try:
                 async with asyncio.timeout(max(deadline - loop.time(), 1.0)):

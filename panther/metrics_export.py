@@ -13,12 +13,14 @@ workers' numbers being at most ``SNAPSHOT_INTERVAL`` seconds old).
   snapshot so, and one that died without a word (SIGKILL) is recognised by its
   pid being gone.
 
-Where the directory comes from (``PANTHER_METRICS_DIR``): the process that builds
-the app first creates one and exports it in its environment, so the workers that
-``panther run --workers N`` spawns and those gunicorn forks after ``--preload``
-find the same one; it is removed when that process exits. Set the variable
-yourself to share one directory between workers started otherwise (plain
-``uvicorn --workers N``); panther then leaves it in place.
+Where the directory comes from: ``PANTHER_METRICS_DIR`` if the environment names
+one, else the process that builds the app creates one and removes it when it exits.
+gunicorn's workers, forked after ``--preload``, have the app and its directory
+already; ``panther run --workers N`` exports it (``share_with_workers``) before
+uvicorn spawns the workers, which build the app again. Set the variable yourself to
+share one directory between workers started otherwise (plain ``uvicorn --workers N``);
+panther then leaves it in place. Nothing is exported otherwise, so a process that
+builds apps and starts servers (a test suite) does not hand its directory to them.
 """
 
 from __future__ import annotations
@@ -51,20 +53,13 @@ ENV_DIR = 'PANTHER_METRICS_DIR'
 SNAPSHOT_INTERVAL = 1.0
 CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 
-# Directories this process created for the apps it built: a later app built here gets a fresh one,
-# while a worker that inherited the variable from its parent shares its parent's.
-_created: set[str] = set()
-
-
 def metrics_directory() -> str:
     """The metrics directory of the deployment this process belongs to (created if needed)."""
     directory = os.environ.get(ENV_DIR)
-    if directory and directory not in _created:
+    if directory:
         Path(directory).mkdir(mode=0o700, parents=True, exist_ok=True)
         return directory
     directory = tempfile.mkdtemp(prefix='panther-metrics-')
-    _created.add(directory)
-    os.environ[ENV_DIR] = directory
     creator = os.getpid()
 
     def remove() -> None:
@@ -102,6 +97,10 @@ class Reporter:
         self._runtime: Runtime | None = None
         self._path: Path | None = None
         self._timer: asyncio.TimerHandle | None = None
+
+    def share_with_workers(self) -> None:
+        """Export the directory to the worker processes about to be spawned (``panther run``)."""
+        os.environ[ENV_DIR] = str(self.directory)
 
     # -- the runtime's hooks ---------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -13,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from panther import Panther, envelope
 from panther.exceptions import ConfigError
 from panther.metrics import DELIVERY_BUCKETS, Metrics, close_label, payload_size
-from panther.metrics_export import Reporter
+from panther.metrics_export import ENV_DIR, Reporter
 from panther.outbox import Outbox
 from panther.test import APIClient, WebsocketClient
 from panther.websocket import GenericWebsocket
@@ -93,6 +94,14 @@ def test_with_metrics_off_nothing_is_counted_and_the_paths_are_plain_404s():
     assert APIClient(app).get('/health').status_code == 404
 
 
+def test_building_an_app_exports_no_directory_to_other_processes(monkeypatch):
+    monkeypatch.delenv(ENV_DIR, raising=False)
+    first, second = build(METRICS_PATH='/metrics'), build(METRICS_PATH='/metrics')
+    assert ENV_DIR not in os.environ  # servers a test suite starts later must not share it
+    assert first.metrics_reporter.directory != second.metrics_reporter.directory
+    assert first.metrics_reporter.directory.is_dir()
+
+
 def test_outbox_without_metrics_has_none():
     assert Outbox(lambda m: None, {}, 4, 1.0).metrics is None
 
@@ -167,3 +176,54 @@ async def test_snapshots_sum_counters_of_all_workers_and_gauges_of_live_ones(tmp
     assert samples['panther_workers', ()] == 0
     assert samples['panther_websocket_connections', route_label] == 0
     assert samples['panther_websocket_messages_received_total', route_label] == 24
+
+
+class HeldWire:
+    """An ASGI send that accepts the handshake and then never finishes a write (a client that does not read)."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+
+    async def __call__(self, message: dict) -> None:
+        if message['type'] != 'websocket.accept':
+            await self.gate.wait()
+
+
+async def test_the_outbox_counts_sends_the_queue_high_water_and_a_slow_consumer_cut_off():
+    metrics = Metrics()
+    route = metrics.route('/ws')
+    wire = HeldWire()
+    outbox = Outbox(wire, {}, 3, 5.0, metrics=route)
+    await outbox.accept(None, [])
+    assert (route.open, metrics.handshakes['accepted']) == (1, 1)
+    for n in range(4):  # 1 in flight, 3 queued, the 5th overflows
+        outbox.push(f'message {n}')
+    assert route.high_water == 3 and route.sent == 4
+    outbox.push('one too many')
+    assert metrics.limit_closes['send_queue'] == 1
+    assert route.sent == 4  # the connection is closing: the last one was not handed to it
+    outbox.finish()
+    outbox.finish()
+    assert route.open == 0  # counted down once
+
+
+async def test_rate_size_and_idle_limits_are_counted():
+    app = build(METRICS_PATH='/metrics', WS_RATE_LIMIT=1, WS_RATE_LIMIT_BURST=1, WS_MAX_MESSAGE_SIZE=10)
+    metrics = app.runtime.metrics
+    client = WebsocketClient(app)
+    async with client.session('/ws/echo/a/') as ws:
+        await ws.send('x' * 11)
+        await ws.wait_closed()
+    async with client.session('/ws/echo/b/') as ws:
+        await ws.send('one')
+        await ws.send('two')
+        await ws.wait_closed()
+    assert metrics.limit_closes['message_size'] == 1 and metrics.limit_closes['rate'] == 1
+    assert metrics.closes['1009'] == 1 and metrics.closes['1008'] == 1
+    await app.runtime.stop()
+
+    app = build(METRICS_PATH='/metrics', WS_IDLE_TIMEOUT=0.1)
+    async with WebsocketClient(app).session('/ws/echo/c/') as ws:
+        await ws.wait_closed()
+    assert app.runtime.metrics.limit_closes['idle'] == 1
+    await app.runtime.stop()

@@ -293,6 +293,7 @@ def test_readiness_follows_redis_and_the_outage_buffer_is_reported():
             samples = until(running, lambda s: value(s, 'panther_bus_buffered_messages') >= 1
                             and value(s, 'panther_bus_connected') == 0)
             assert value(samples, 'panther_bus_connected') == 0
+            await asyncio.sleep(1.0)  # the outage lasts at least this long after the sends
             redis.start()
             deadline = time.monotonic() + 20
             while (await http.get(running.http + '/health')).status_code != 200:
@@ -301,6 +302,13 @@ def test_readiness_follows_redis_and_the_outage_buffer_is_reported():
             samples = until(running, lambda s: value(s, 'panther_bus_buffered_messages') == 0
                             and value(s, 'panther_bus_reconnects_total') >= 1
                             and value(s, 'panther_bus_connected') == 1, timeout=20)
+            # What was sent during the outage reached every member, on both workers, once and in order.
+            for ws in sockets:
+                got = [await asyncio.wait_for(ws.recv(), 10) for _ in range(3)]
+                assert got == [f'while down {n}' for n in range(3)]
+            # Its delivery time, stamped at the send, includes the outage.
+            samples = until(running, lambda s: value(s, 'panther_bus_delivery_seconds_count') >= 3)
+            assert value(samples, 'panther_bus_delivery_seconds_bucket', le='1.0') == 0, samples
             for ws in sockets:
                 await ws.close()
             await http.aclose()

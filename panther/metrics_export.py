@@ -25,11 +25,13 @@ builds apps and starts servers (a test suite) does not hand its directory to the
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -42,8 +44,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from panther.metrics import DELIVERY_BUCKETS, Metrics
 
 if TYPE_CHECKING:
-    import asyncio
-
     from panther.runtime import Runtime
 
 logger = logging.getLogger('panther')
@@ -97,6 +97,10 @@ class Reporter:
         self._runtime: Runtime | None = None
         self._path: Path | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._warned = False
+        # With the pid, names this worker's file: a runtime started again in the same process (tests)
+        # goes on in its own file, whose counters it carries, instead of counting them twice.
+        self._token = secrets.token_hex(4)
 
     def share_with_workers(self) -> None:
         """Export the directory to the worker processes about to be spawned (``panther run``)."""
@@ -106,10 +110,8 @@ class Reporter:
 
     def start(self, runtime: Runtime) -> None:
         """Begin writing snapshots for ``runtime`` (called when it has started)."""
-        import asyncio
-
         self._runtime = runtime
-        self._path = self.directory / f'{os.getpid()}-{runtime.worker_id}.json'
+        self._path = self.directory / f'{os.getpid()}-{self._token}.json'
         self._loop = asyncio.get_running_loop()
         self._tick()
 
@@ -119,17 +121,25 @@ class Reporter:
             self._timer.cancel()
             self._timer = None
         if self._path is not None:
-            self.write(live=False)
+            self._write_or_warn(live=False)
         self._runtime = None
         self._path = None
 
     def _tick(self) -> None:
-        try:
-            self.write(live=True)
-        except Exception:
-            logger.exception('metrics: could not write this worker\'s snapshot to %s', self.directory)
+        self._write_or_warn(live=True)
         # A timer rather than a task: nothing is left pending if the loop ends without a shutdown.
         self._timer = self._loop.call_later(SNAPSHOT_INTERVAL, self._tick)
+
+    def _write_or_warn(self, live: bool) -> None:
+        try:
+            self.write(live)
+        except OSError as exc:
+            if not self._warned:  # once: the directory does not come back by itself
+                self._warned = True
+                logger.warning('metrics: cannot write this worker\'s snapshot in %s (%s); scrapes will '
+                               'not see its numbers', self.directory, exc)
+        else:
+            self._warned = False
 
     # -- snapshots -----------------------------------------------------------------------
 

@@ -227,3 +227,16 @@ async def test_rate_size_and_idle_limits_are_counted():
         await ws.wait_closed()
     assert app.runtime.metrics.limit_closes['idle'] == 1
     await app.runtime.stop()
+
+
+async def test_a_runtime_started_again_does_not_count_twice():
+    app = build(METRICS_PATH='/metrics')
+    client = WebsocketClient(app)
+    for _ in range(2):  # start, connect once, stop; twice
+        async with client.session('/ws/echo/a/') as ws:
+            await ws.send('hi')
+            assert await ws.receive_text() == 'hi'
+        await app.runtime.stop()
+    samples = samples_of(app.metrics_reporter.render().decode())
+    assert samples['panther_websocket_messages_received_total', (('route', '/ws/echo/<room>'),)] == 2
+    assert samples['panther_websocket_handshakes_total', (('result', 'accepted'),)] == 2

@@ -54,6 +54,11 @@ PANELS = {
         ('latency', 'sender-to-receiver latency ms'),
     ],
     'broadcast-redis-cluster': [('latency', 'groups on 2 workers + Redis Cluster: ms until every receiver got it')],
+    'echo-metrics': [
+        ('msgs_per_s', 'messages / s, METRICS_PATH off (ours) and on (higher is better)'),
+        ('latency', 'round-trip latency ms'),
+    ],
+    'broadcast-metrics': [('latency', 'groups, METRICS_PATH off and on: ms until every receiver got it')],
 }
 
 

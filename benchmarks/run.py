@@ -231,6 +231,20 @@ TARGETS: dict[str, Target] = {
             description='this repository, broadcast through groups',
         ),
         Target(
+            'ours-metrics',
+            global_python,
+            'panther-metrics',
+            baseline='ours',
+            description='this repository with METRICS_PATH on (its ratio is to ours: metrics off)',
+        ),
+        Target(
+            'ours-groups-metrics',
+            global_python,
+            'groups-metrics',
+            baseline='ours-groups',
+            description='broadcast through groups with METRICS_PATH on (its ratio is to ours-groups)',
+        ),
+        Target(
             'reference',
             _reference_python,
             'panther',
@@ -934,7 +948,18 @@ SCENARIOS = {
         workers=2,
         redis_cluster=True,
     ),
+    # what METRICS_PATH costs: the same app with metrics off and on, side by side
+    'echo-metrics': Scenario(
+        'echo-metrics', {'panther': 'panther_echo', 'panther-metrics': 'panther_echo_metrics'},
+        'msgs_per_s', True, 'msgs/s',
+    ),
+    'broadcast-metrics': Scenario(
+        'broadcast-metrics',
+        {'groups': 'panther_broadcast_groups', 'groups-metrics': 'panther_broadcast_groups_metrics'},
+        'p50_ms', False, 'ms',
+    ),
 }
+
 
 def _summary_relay_vs_echo(result: dict) -> dict:
     return {
@@ -965,6 +990,8 @@ SUMMARIES = {
     'idle-memory-session': _summary_session_memory,
     'relay-redis-cluster': _summary_throughput,
     'broadcast-redis-cluster': _summary_broadcast,
+    'echo-metrics': _summary_throughput,
+    'broadcast-metrics': _summary_broadcast,
 }
 
 _PEERS = ','.join(PEERS)
@@ -987,11 +1014,13 @@ DEFAULT_TARGETS = {
     'idle-memory-session': 'ours',
     'relay-redis-cluster': 'ours',
     'broadcast-redis-cluster': 'ours-groups',
+    'echo-metrics': 'ours,ours-metrics',
+    'broadcast-metrics': 'ours-groups,ours-groups-metrics',
 }
 
 
 def loadgen_args(scenario: str, opts: argparse.Namespace, url: str, case: dict) -> list[str]:
-    if scenario in ('echo', 'echo-deflate', 'echo-session'):
+    if scenario in ('echo', 'echo-deflate', 'echo-session', 'echo-metrics'):
         return [
             'echo', f'{url}/ws/echo',
             '--connections', str(opts.connections), '--size', str(opts.size),
@@ -1326,6 +1355,8 @@ TABLE_COLUMNS['idle-memory-session'] = [
     *TABLE_COLUMNS['idle-memory'], ('kib_per_detached_session', 'KiB/detached', 2)]
 TABLE_COLUMNS['relay-redis-cluster'] = TABLE_COLUMNS['relay']
 TABLE_COLUMNS['broadcast-redis-cluster'] = TABLE_COLUMNS['broadcast']
+TABLE_COLUMNS['echo-metrics'] = TABLE_COLUMNS['echo']
+TABLE_COLUMNS['broadcast-metrics'] = TABLE_COLUMNS['broadcast']
 
 
 def print_table(scenario: Scenario, case: dict, runs: dict) -> None:
@@ -1495,6 +1526,17 @@ def _status(report: dict | None, target: str, **case) -> str | None:
             run = entry['runs'].get(target)
             return run.get('status') if run else None
     return None
+def _metrics_cost_rows(out_dir: Path) -> list[dict]:
+    """METRICS_PATH's cost: metrics on vs off in one run of ``echo-metrics`` and of ``broadcast-metrics``."""
+    echo = _load_report(out_dir, 'echo-metrics')
+    broadcast = _load_report(out_dir, 'broadcast-metrics')
+    return [
+        _ratio_row('echo with metrics on >= 0.95x metrics off (msgs/s)', 0.95, True,
+                   _figure(echo, 'ours-metrics', 'msgs_per_s'), _figure(echo, 'ours', 'msgs_per_s')),
+        _ratio_row('broadcast to 1,000 with metrics on <= 1.1x metrics off (p50 ms)', 1.1, False,
+                   _figure(broadcast, 'ours-groups-metrics', 'p50_ms', receivers=1000),
+                   _figure(broadcast, 'ours-groups', 'p50_ms', receivers=1000)),
+    ]
 
 
 def evaluate_targets(out_dir: Path) -> dict:
@@ -1541,6 +1583,7 @@ def evaluate_targets(out_dir: Path) -> dict:
                 'floor_median_receiver_ms': median_receiver['bare-direct'],
             }
         )
+    rows += _metrics_cost_rows(out_dir)
     rows.append(
         _ratio_row('idle memory per connection <= 1.1x bare ASGI', 1.1, False,
                    _figure(memory, 'ours', 'kib_per_connection'), _figure(memory, 'bare', 'kib_per_connection'))
@@ -1789,6 +1832,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--connections', type=int, default=50)
     p.add_argument('--size', type=int, default=32)
 
+    p = sub.add_parser('echo-metrics', help='echo with METRICS_PATH off (ours) and on (ours-metrics)')
+    _common(p)
+    _timed(p)
+    p.add_argument('--connections', type=int, default=50)
+    p.add_argument('--size', type=int, default=32)
+
     p = sub.add_parser('echo-deflate', help='echo with clients that negotiate permessage-deflate (browsers do)')
     _common(p)
     _timed(p)
@@ -1830,6 +1879,9 @@ def build_parser() -> argparse.ArgumentParser:
         ('broadcast-redis-cluster', 'broadcast through groups, 2 uvicorn workers + a 3+3 Redis Cluster'),
     ):
         _broadcast_options(sub.add_parser(name, help=help_text))
+    p = sub.add_parser('broadcast-metrics', help='broadcast through groups with METRICS_PATH off and on')
+    _broadcast_options(p)
+    p.set_defaults(receivers=[1000])
 
     p = sub.add_parser('idle-memory', help='server RSS per idle connection')
     _common(p)
@@ -1874,7 +1926,7 @@ def _defaults_for(scenario: str, base: argparse.Namespace) -> argparse.Namespace
         args += ['--targets', base.targets]
     if base.ours_src:
         args += ['--ours-src', base.ours_src]
-    if scenario in ('echo', 'echo-deflate', 'echo-session', 'relay', 'relay-redis', 'relay-shared',
+    if scenario in ('echo', 'echo-deflate', 'echo-session', 'echo-metrics', 'relay', 'relay-redis', 'relay-shared',
                     'relay-redis-cluster', 'handshakes'):
         args += ['--duration', str(base.duration)]
     opts = parser.parse_args(args)

@@ -124,6 +124,9 @@ def run(ctx: click.Context, target: str | None) -> None:
     _preflight(app)
     # --workers N: give the workers a shared-local bus before uvicorn spawns them.
     share_between_workers(extra, getattr(app, 'config', None))
+    reporter = getattr(app, 'metrics_reporter', None)
+    if reporter is not None:
+        reporter.share_with_workers()  # METRICS_PATH: the workers add up their numbers in one directory
     args = uvicorn_args(target, app, extra)
     chosen = argv.option(extra, '--ws')
     announce(app, None if chosen is None else f'--ws {chosen} was given')

@@ -1,15 +1,15 @@
 """A Python client for panther WebSocket endpoints that survives network drops (``panther.v1``).
 
-::
+```python
+from panther.client import connect, SessionLost
 
-    from panther.client import connect, SessionLost
-
-    async with connect('ws://127.0.0.1:8000/ws/chat/', token=access_token) as ws:
-        await ws.send({'text': 'hi'})
-        try:
-            message = await ws.recv()        # str for text frames, bytes for binary
-        except SessionLost as lost:
-            ...                              # messages were missed; ws now runs on a new session
+async with connect('ws://127.0.0.1:8000/ws/chat/', token=access_token) as ws:
+    await ws.send({'text': 'hi'})
+    try:
+        message = await ws.recv()        # str for text frames, bytes for binary
+    except SessionLost as lost:
+        ...                              # messages were missed; ws now runs on a new session
+```
 
 When the connection drops, the client reconnects by itself (exponential backoff
 with full jitter) and resumes its session: same ``connection_id``, every
@@ -17,8 +17,10 @@ message once and in order (docs/protocol.md). If the session cannot be resumed
 (the window ran out, the buffer overflowed, ...) the client opens a new one and
 ``recv()`` raises :class:`SessionLost` once. A close frame from the server ends
 the session: ``recv()`` and ``send()`` then raise
-``websockets.exceptions.ConnectionClosed``. A server without sessions (or with
-``WS_RESUME_WINDOW = 0``) gets a plain connection, which does not resume.
+``websockets.exceptions.ConnectionClosed``. A server that does not select
+``panther.v1`` gets a plain connection, which does not resume; with
+``WS_RESUME_WINDOW = 0`` panther selects it but keeps nothing after a drop, so
+every drop raises :class:`SessionLost`.
 
 Messages the client sends while its connection is down are sent once it is
 back; a message written to a connection that then broke may be lost (the

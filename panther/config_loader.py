@@ -145,6 +145,15 @@ def _callable_path(key: str, value: Any) -> Any:
     return target
 
 
+def _http_path(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith('/') or len(value) < 2 or any(
+            c.isspace() or c in '?#<>' for c in value):
+        raise ConfigError(key, f"expected None or a path like '/metrics', got {value!r}")
+    return value.rstrip('/') or value
+
+
 def _database(value: Any) -> dict[str, Any]:
     # Imported here: the db package reads config, so a top-level import would be circular.
     from panther.db.connection import parse_database_config
@@ -183,6 +192,8 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     'BUS_BUFFER_SIZE': lambda v: _number('BUS_BUFFER_SIZE', v, allow_none=False, integer=True),
     'AUTH_CACHE_TTL': lambda v: _number('AUTH_CACHE_TTL', v, allow_none=True),
     'AUTH_CACHE_SIZE': lambda v: _number('AUTH_CACHE_SIZE', v, allow_none=False, integer=True),
+    'METRICS_PATH': lambda v: _http_path('METRICS_PATH', v),
+    'HEALTH_PATH': lambda v: _http_path('HEALTH_PATH', v),
 }
 
 

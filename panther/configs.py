@@ -76,6 +76,10 @@ class Config:
     # How many messages the Redis bus keeps while Redis is unreachable.
     BUS_BUFFER_SIZE: int = 10_000
 
+    # Operating (panther.metrics_export, panther.health): None turns each off.
+    METRICS_PATH: str | None = None
+    HEALTH_PATH: str | None = None
+
     # Anything else UPPERCASE in the configs module lands in ``extra``.
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -8,16 +8,24 @@ text stays text, bytes stay binary.
     C <connection id:32> <code:2> <reason>     close a connection
     G|H <name len:2> <name> <n:2> <n ids> <payload>   group send (text|binary)
     R <kind> <body>                            session handover (panther.session_handover)
+    T <sent at:8> <envelope>                   any of the above, stamped with when it was sent
+
+The stamp (a big-endian double of ``time.time()``) is added only with ``METRICS_PATH``
+set, for ``panther_bus_delivery_seconds``; every worker reads stamped envelopes.
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from panther.connection_ids import CONNECTION_ID_LENGTH as _ID
 
 SEND_TEXT, SEND_BYTES, CLOSE, GROUP_TEXT, GROUP_BYTES = b'S', b'B', b'C', b'G', b'H'
 SESSION = b'R'
+STAMPED = b'T'
+_STAMP = struct.Struct('>d')
+_STAMPED_HEADER = 1 + _STAMP.size
 
 
 @dataclass(slots=True)
@@ -27,6 +35,24 @@ class Envelope:
     payload: str | bytes = b''
     code: int = 1000
     exclude: tuple[str, ...] = ()
+    sent_at: float | None = None  # time.time() at the sender, for stamped envelopes
+
+
+def stamp(raw: bytes, sent_at: float) -> bytes:
+    """``raw`` stamped with ``sent_at`` (the sender's ``time.time()``)."""
+    return STAMPED + _STAMP.pack(sent_at) + raw
+
+
+def unstamped(raw: bytes) -> bytes:
+    """``raw`` without its stamp, if it has one."""
+    return raw[_STAMPED_HEADER:] if raw[:1] == STAMPED else raw
+
+
+def _split_stamp(raw: bytes) -> tuple[bytes, bytes]:
+    """``(stamp header or b'', envelope)``."""
+    if raw[:1] == STAMPED:
+        return raw[:_STAMPED_HEADER], raw[_STAMPED_HEADER:]
+    return b'', raw
 
 
 def encode_send(connection_id: str, payload: str | bytes) -> bytes:
@@ -54,6 +80,7 @@ MAX_EXCLUDE = 0xFFFF
 
 def group_name(raw: bytes) -> str | None:
     """The group a group envelope is for, or ``None`` for any other kind."""
+    raw = _split_stamp(raw)[1]
     if raw[:1] not in (GROUP_TEXT, GROUP_BYTES):
         return None
     return raw[3:3 + int.from_bytes(raw[1:3], 'big')].decode()
@@ -64,17 +91,22 @@ def exclude_more(raw: bytes, connection_ids: list[str]) -> bytes:
 
     Raises ``ValueError`` if ``raw`` is not a group envelope or the exclusions would pass ``MAX_EXCLUDE``.
     """
+    header, raw = _split_stamp(raw)
     if raw[:1] not in (GROUP_TEXT, GROUP_BYTES):
         raise ValueError(f'not a group envelope: kind {raw[:1]!r}')
     at = 3 + int.from_bytes(raw[1:3], 'big')
     count = int.from_bytes(raw[at:at + 2], 'big') + len(connection_ids)
     if count > MAX_EXCLUDE:
         raise ValueError(f'a group envelope excludes at most {MAX_EXCLUDE} connections, not {count}')
-    return b''.join((raw[:at], count.to_bytes(2, 'big'), ''.join(connection_ids).encode(), raw[at + 2:]))
+    return b''.join((header, raw[:at], count.to_bytes(2, 'big'), ''.join(connection_ids).encode(), raw[at + 2:]))
 
 
 def decode(raw: bytes) -> Envelope:
     kind = raw[:1]
+    if kind == STAMPED:
+        message = decode(raw[_STAMPED_HEADER:])
+        message.sent_at = _STAMP.unpack_from(raw, 1)[0]
+        return message
     if kind in (SEND_TEXT, SEND_BYTES, CLOSE):
         target = raw[1:1 + _ID].decode()
         rest = raw[1 + _ID:]

@@ -62,5 +62,7 @@ class IdleSweeper:
             outbox = inbound.outbox
             logger.info('closing %s with 1001: no message for %s s (WS_IDLE_TIMEOUT)',
                         outbox.connection_id, self.timeout)
+            if outbox.metrics is not None:
+                outbox.metrics.limit_closed('idle')
             outbox.close_soon(status.WS_1001_GOING_AWAY, IDLE_REASON)
         return len(idle)

@@ -73,6 +73,8 @@ class Inbound:
         outbox = self.outbox
         if outbox.state is WebsocketState.OPEN:
             logger.info('closing %s with 1008: over WS_RATE_LIMIT', outbox.connection_id)
+            if outbox.metrics is not None:
+                outbox.metrics.limit_closed('rate')
             # The receive loop skips messages once the state is no longer OPEN,
             # so this message and any that follow never reach the handler.
             await outbox.close(status.WS_1008_POLICY_VIOLATION, 'rate limit exceeded')

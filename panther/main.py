@@ -20,16 +20,18 @@ from panther.app import HTTPEndpoint
 from panther.browser_client import serve_client
 from panther.config_loader import load_config
 from panther.converters import PathVariableError
-from panther.exceptions import APIError, NotFoundAPIError, UpgradeRequiredAPIError
+from panther.exceptions import APIError, ConfigError, NotFoundAPIError, UpgradeRequiredAPIError
 from panther.guards import as_guard
+from panther.health import readiness
 from panther.hook_names import warn_misspelled_hooks
 from panther.limits import Limits
 from panther.log_safety import printable
+from panther.metrics import Metrics
 from panther.origins import hijacking_warning
 from panther.outbox import refuse_handshake
 from panther.request import Request
 from panther.resources import close_resources, open_resources
-from panther.response import Response
+from panther.response import PlainTextResponse, Response
 from panther.route_auth import auth_summary, plural
 from panther.routing import Router
 from panther.runtime import Runtime
@@ -127,10 +129,13 @@ class Panther:
         )
         self.router = Router(config.URLS)
         self.client_path = config.WS_CLIENT_PATH
+        metrics = Metrics() if config.METRICS_PATH else None
         for route in self.router.routes:
             target = route.target
             if isinstance(target, type) and issubclass(target, GenericWebsocket):
-                route.endpoint = WebsocketEndpoint(target, route.variables, ws_auth)
+                # Labelled by the pattern (never the raw path), so the label set is the route table.
+                route_metrics = metrics.route(f'/{route.pattern}') if metrics is not None else None
+                route.endpoint = WebsocketEndpoint(target, route.variables, ws_auth, route_metrics)
             else:
                 route.endpoint = HTTPEndpoint(target, route.variables, http_auth,
                                               max_body_size=config.HTTP_MAX_BODY_SIZE, pattern=route.pattern)
@@ -142,9 +147,43 @@ class Panther:
         )
         if warning:
             logger.warning(warning)
-        self.runtime = Runtime(self.limits, config)
+        self._operations = self._operation_paths(config)
+        reporter = None
+        if metrics is not None:
+            from panther.metrics_export import Reporter, metrics_directory  # imports prometheus_client
+
+            reporter = Reporter(metrics, metrics_directory())
+        self.metrics_reporter = reporter
+        self.runtime = Runtime(self.limits, config, metrics, reporter)
         self.runtime.make_current()
         self.built_pid = os.getpid()
+
+    def _operation_paths(self, config: Any) -> dict[str, str]:
+        """``{path: 'metrics' | 'health'}`` for METRICS_PATH and HEALTH_PATH (with and without a trailing slash)."""
+        paths: dict[str, str] = {}
+        for key, what in (('METRICS_PATH', 'metrics'), ('HEALTH_PATH', 'health')):
+            path = getattr(config, key)
+            if path is None:
+                continue
+            if path in paths:
+                raise ConfigError(key, f'{path!r} is already METRICS_PATH')
+            if self.router.match(path) is not None:
+                raise ConfigError(key, f'{path!r} is also a route in URLS')
+            paths[path] = paths[path + '/'] = what
+        return paths
+
+    async def _operate(self, what: str, scope: Scope, send: Send) -> None:
+        if what == 'health':
+            code, data = await readiness(self.runtime)
+            response: Response = Response(data, code, {'Cache-Control': 'no-store'})
+            body = response.render()
+        else:
+            if not self.runtime.started:
+                await self.runtime.start()
+            reporter = self.metrics_reporter
+            body = reporter.render()  # type: ignore[union-attr]
+            response = PlainTextResponse(body, 200, {'Content-Type': reporter.content_type})  # type: ignore[union-attr]
+        await response.send(send, body=body, head=scope.get('method') == 'HEAD')
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope['type']
@@ -161,6 +200,8 @@ class Panther:
         if not isinstance(endpoint, WebsocketEndpoint):
             message = await receive()
             if message['type'] == 'websocket.connect':
+                if self.runtime.metrics is not None:
+                    self.runtime.metrics.handshake('no_route')
                 logger.info('WebSocket %s rejected: %s', printable(scope['path']),
                             'not a WebSocket route' if matched else 'no such route')
                 await refuse_handshake(send, scope, 404, 'Not Found')
@@ -174,6 +215,11 @@ class Panther:
         if scope['path'] == self.client_path:
             await serve_client(scope, send)
             return
+        if self._operations:
+            what = self._operations.get(scope['path'])
+            if what is not None:
+                await self._operate(what, scope, send)
+                return
         request = Request(scope, receive)
         try:
             matched = self.router.match(scope['path'])
@@ -220,6 +266,11 @@ class Panther:
                 await send({'type': 'lifespan.shutdown.complete'})
                 return
 
+    def _operating_line(self) -> str:
+        reporter = self.metrics_reporter
+        metrics = f'{self.config.METRICS_PATH} (workers meet in {reporter.directory})' if reporter else 'off'
+        return f'  operating: metrics {metrics}, health {self.config.HEALTH_PATH or "off"}'
+
     def banner(self) -> str:
         """Three short lines saying what this worker runs with (logged once per worker at start-up)."""
         limits = self.limits
@@ -247,4 +298,5 @@ class Panther:
             f'  limits: message {size(limits.max_message_size)}, rate {off(limits.rate_limit, "/s")},'
             f' send queue {limits.send_queue_size}, idle {off(limits.idle_timeout, "s")},'
             f' ping {off(limits.ping_interval, "s")}, connections {off(limits.max_connections)}, origins {origins}',
+            *([self._operating_line()] if self._operations else []),
         ])

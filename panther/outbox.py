@@ -31,6 +31,7 @@ from typing import Any
 
 from panther import status
 from panther.frames import FRAMES_EXTENSION, FrameSink, wire_frame
+from panther.metrics import RouteMetrics, payload_size
 from panther.serialization import dumps
 from panther.types import Message, Scope, Send
 from panther.websocket_state import WebsocketState, check
@@ -84,7 +85,8 @@ class Outbox:
     ``send`` is the server's ASGI send (opaque); ``scope`` is read once for the
     extensions the server offers; ``queue_size`` and ``close_timeout`` are the
     ``WS_SEND_QUEUE_SIZE`` and ``WS_CLOSE_TIMEOUT`` limits; ``direct`` allows
-    the frame sink (``WS_DIRECT_WRITE``).
+    the frame sink (``WS_DIRECT_WRITE``); ``metrics`` are the counters of the
+    connection's route when ``METRICS_PATH`` is set, else None.
     """
 
     __slots__ = (
@@ -103,6 +105,7 @@ class Outbox:
         'closed_by_handler',
         'connection_id',
         'high_water',
+        'metrics',
         'state',
     )
 
@@ -111,7 +114,8 @@ class Outbox:
     #: The session this outbox carries; plain connections have none.
     session = None
 
-    def __init__(self, send: Send, scope: Scope, queue_size: int, close_timeout: float, direct: bool = True) -> None:
+    def __init__(self, send: Send, scope: Scope, queue_size: int, close_timeout: float, direct: bool = True,
+                 metrics: RouteMetrics | None = None) -> None:
         extensions = scope.get('extensions') or {}
         self._send = send
         self._sink: FrameSink | None = extensions.get(FRAMES_EXTENSION) if direct else None
@@ -132,6 +136,7 @@ class Outbox:
         self.connection_id: str | None = None
         #: The most frames that ever waited in the queue at once.
         self.high_water = 0
+        self.metrics = metrics
 
     @property
     def fast_path(self) -> bool:
@@ -142,6 +147,11 @@ class Outbox:
     def queued(self) -> int:
         """Frames waiting for the writer (diagnostics and tests)."""
         return len(self._queue) if self._queue else 0
+
+    @property
+    def accepted(self) -> bool:
+        """True once the handshake completed (also after the connection ended)."""
+        return self._task is not None
 
     @property
     def abandoned(self) -> bool:
@@ -161,9 +171,14 @@ class Outbox:
         except Exception as exc:
             logger.debug('accept failed, the peer has gone: %r', exc)
             self.state = CLOSED
+            if self.metrics is not None:
+                self.metrics.handshake('peer_left')
             return False
         self.state = OPEN
         self._task = asyncio.current_task()
+        if self.metrics is not None:
+            self.metrics.open += 1
+            self.metrics.handshake('accepted')
         return True
 
     def registered(self) -> Any:
@@ -187,13 +202,19 @@ class Outbox:
         sink = self._sink
         if sink is None or self.state is not OPEN or self._busy or self._writer is not None or self._queue:
             return False
-        return sink.write_frame(wire_frame(payload))
+        if not sink.write_frame(wire_frame(payload)):
+            return False
+        if self.metrics is not None:
+            self._count(payload)
+        return True
 
     async def send(self, payload: str | bytes) -> None:
         """The handler's own send: written now, or awaited, or queued behind earlier frames."""
         if self.state is not OPEN:
             self._not_open('send()')
             return
+        if self.metrics is not None:
+            self._count(payload)
         if self._busy or self._writer is not None or self._queue:
             self._enqueue(text_or_bytes_message(payload))
             return
@@ -214,11 +235,20 @@ class Outbox:
         """A send from outside the handler's task: never waits."""
         self.push_message(text_or_bytes_message(payload), None if self._sink is None else wire_frame(payload))
 
-    def push_message(self, message: Message, frame: bytes | None = None) -> None:
-        """``push`` of a ready ASGI message and its wire frame; a group send shares both among its members."""
+    def push_message(self, message: Message, frame: bytes | None = None, size: int | None = None) -> None:
+        """``push`` of a ready ASGI message and its wire frame; a group send shares both among its members.
+
+        ``size`` is the payload's size in bytes for the metrics, if the caller knows it (a group
+        send computes it once for all its members).
+        """
         if self.state is not OPEN:
             logger.debug('send to %s dropped: connection is %s', self.connection_id, self.state.value)
             return
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.sent += 1
+            metrics.sent_bytes += size if size is not None else payload_size(
+                message.get('text') or message.get('bytes') or b'')
         if frame is not None and not self._busy and self._writer is None and not self._queue:
             sink = self._sink
             if sink is not None and sink.write_frame(frame):
@@ -307,6 +337,10 @@ class Outbox:
 
     def finish(self) -> None:
         """The connection has ended: stop the writer and the close clock."""
+        metrics = self.metrics
+        if metrics is not None and self._task is not None:
+            metrics.open -= 1  # counted at accept; nothing is counted for this connection after this
+            self.metrics = None
         self.state = CLOSED
         self._stop_watchdog()
         writer = self._writer
@@ -316,6 +350,11 @@ class Outbox:
             self._queue.clear()
 
     # -- internals -------------------------------------------------------------------------
+
+    def _count(self, payload: str | bytes) -> None:
+        metrics = self.metrics
+        metrics.sent += 1  # type: ignore[union-attr]
+        metrics.sent_bytes += payload_size(payload)  # type: ignore[union-attr]
 
     def _not_open(self, step: str) -> None:
         if self.state is CONNECTING or self.closed_by_handler:
@@ -333,6 +372,9 @@ class Outbox:
         queue.append(message)
         if len(queue) > self.high_water:
             self.high_water = len(queue)
+            metrics = self.metrics
+            if metrics is not None and self.high_water > metrics.high_water:
+                metrics.high_water = self.high_water
         if not self._busy and self._writer is None:
             self._start_writer()
 
@@ -361,6 +403,8 @@ class Outbox:
         )
         if self._queue:
             self._queue.clear()
+        if self.metrics is not None:
+            self.metrics.limit_closed('send_queue')
         self._begin_close(status.WS_1013_TRY_AGAIN_LATER, False)
         # Whatever write is in flight finishes first and the close follows it: two
         # concurrent ASGI sends could reach the socket in either order.

@@ -13,12 +13,14 @@ import asyncio
 import logging
 import os
 import secrets
-from typing import TYPE_CHECKING, Any
+import time
+from typing import TYPE_CHECKING, Any, Protocol
 
 from panther import envelope
 from panther.bus import Bus, choose_bus
 from panther.connection_ids import new_worker_id, owner_of
 from panther.frames import wire_frame
+from panther.metrics import Metrics, payload_size
 from panther.outbox import text_or_bytes_message
 from panther.registry import Registry
 from panther.serialization import encode_payload
@@ -33,6 +35,14 @@ logger = logging.getLogger('panther')
 _current: Runtime | None = None
 
 
+class Reporter(Protocol):
+    """Publishes a worker's metrics while its runtime runs (``panther.metrics_export``)."""
+
+    def start(self, runtime: Runtime) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 def current() -> Runtime:
     if _current is None:
         raise RuntimeError('no panther app has been built in this process: create Panther(...) first')
@@ -40,8 +50,12 @@ def current() -> Runtime:
 
 
 class Runtime:
-    def __init__(self, limits: Limits, settings: Any) -> None:
+    def __init__(self, limits: Limits, settings: Any, metrics: Metrics | None = None,
+                 reporter: Reporter | None = None) -> None:
+        """``metrics``/``reporter``: what this worker counts and who publishes it (``METRICS_PATH``; else None)."""
         self.limits = limits
+        self.metrics = metrics
+        self.reporter = reporter
         self.settings = settings
         self.registry = Registry()
         self.worker_id = ''
@@ -87,6 +101,8 @@ class Runtime:
             raise
         finally:
             self._started.set()
+        if self.reporter is not None:
+            self.reporter.start(self)
 
     async def stop(self, code: int = 1001, reason: str = 'server shutting down') -> None:
         """Close every live connection, wait (at most WS_SHUTDOWN_TIMEOUT) for them to end, then stop the bus.
@@ -118,6 +134,8 @@ class Runtime:
             grace = loop.time() + 0.5
             while self.registry.connections and loop.time() < grace:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
+        if self.reporter is not None:
+            self.reporter.stop()  # after the closes above, so the last snapshot counts them
         if self.bus is not None:
             try:
                 async with asyncio.timeout(max(deadline - loop.time(), 1.0)):
@@ -144,7 +162,7 @@ class Runtime:
         elif owner is None:
             logger.debug('send to %r dropped: not a panther connection id', connection_id)
         else:
-            await self._bus().send(owner, envelope.encode_send(connection_id, payload))
+            await self._to_bus(owner, envelope.encode_send(connection_id, payload))
 
     async def close(self, connection_id: str, code: int, reason: str) -> None:
         owner = owner_of(connection_id)
@@ -157,12 +175,24 @@ class Runtime:
         elif owner is None:
             logger.debug('close of %r dropped: not a panther connection id', connection_id)
         else:
-            await self._bus().send(owner, envelope.encode_close(connection_id, code, reason))
+            await self._to_bus(owner, envelope.encode_close(connection_id, code, reason))
 
     async def group_send(self, name: str, data: Any, exclude: tuple[str, ...] = ()) -> None:
         payload = encode_payload(data)
         self._deliver_group(name, payload, exclude)
-        await self._bus().group_send(name, envelope.encode_group(name, payload, exclude))
+        raw = envelope.encode_group(name, payload, exclude)
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.bus_sent += 1
+            raw = envelope.stamp(raw, time.time())
+        await self._bus().group_send(name, raw)
+
+    async def _to_bus(self, owner: str, raw: bytes) -> None:
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.bus_sent += 1
+            raw = envelope.stamp(raw, time.time())
+        await self._bus().send(owner, raw)
 
     async def group_members(self, name: str) -> list[str]:
         return self.registry.members(name) + await self._bus().group_members(name)
@@ -205,6 +235,11 @@ class Runtime:
         except Exception:
             logger.exception('undecodable bus message dropped')
             return
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.bus_received += 1
+            if message.sent_at is not None:
+                metrics.delivered(max(time.time() - message.sent_at, 0.0))
         kind = message.kind
         if kind in (envelope.GROUP_TEXT, envelope.GROUP_BYTES):
             self._deliver_group(message.target, message.payload, message.exclude)
@@ -212,7 +247,7 @@ class Runtime:
         outbox = self.registry.connections.get(message.target)
         if outbox is None:
             if kind == envelope.SESSION:  # its target is '': never a live connection
-                self.sessions.handover.deliver(raw)
+                self.sessions.handover.deliver(envelope.unstamped(raw))
                 return
             logger.debug('bus message for %s dropped: no such live connection', message.target)
         elif kind == envelope.CLOSE:
@@ -227,12 +262,13 @@ class Runtime:
         connections = self.registry.connections
         message = text_or_bytes_message(payload)  # one ASGI message and one wire frame shared by every member
         frame = wire_frame(payload)
+        size = payload_size(payload) if self.metrics is not None else None
         for connection_id in tuple(members):
             if connection_id in exclude:
                 continue
             outbox = connections.get(connection_id)
             if outbox is not None:
-                outbox.push_message(message, frame)
+                outbox.push_message(message, frame, size)
 
     def _bus(self) -> Bus:
         if self.bus is None:

@@ -20,6 +20,7 @@ from panther.sessions import PROTOCOL, Session
 from panther.types import Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
+    from panther.metrics import RouteMetrics
     from panther.session_handover import Relay
     from panther.sessions import SessionStore
     from panther.websocket import GenericWebsocket
@@ -33,8 +34,8 @@ class SessionOutbox(Outbox):
     offers_session = True
 
     def __init__(self, send: Send, scope: Scope, queue_size: int, close_timeout: float, direct: bool,
-                 store: SessionStore) -> None:
-        super().__init__(send, scope, queue_size, close_timeout, direct)
+                 store: SessionStore, metrics: RouteMetrics | None = None) -> None:
+        super().__init__(send, scope, queue_size, close_timeout, direct, metrics)
         self.store = store
         self.session: Session | Relay | None = None
         #: Why the resume this handshake asked for was refused (``welcome.lost``).
@@ -110,6 +111,8 @@ class SessionOutbox(Outbox):
         """Write through the frame sink (the caller checked :meth:`can_write_now`), else queue."""
         if not self._sink.write_frame(wire_frame(payload)):  # type: ignore[union-attr]
             super().push(payload)
+        elif self.metrics is not None:
+            self._count(payload)
 
     async def send_numbered(self, payload: str | bytes) -> None:
         await super().send(payload)
@@ -119,6 +122,8 @@ class SessionOutbox(Outbox):
         sink = self._sink
         if (sink is not None and self.state is OPEN and not self._busy and self._writer is None and not self._queue
                 and sink.write_frame(wire_frame(payload))):
+            if self.metrics is not None:
+                self._count(payload)
             return  # a group send's common case: no ASGI message built for this member
         super().push(payload)
 

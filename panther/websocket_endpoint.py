@@ -25,6 +25,7 @@ from panther.guards import Guard, as_guard, as_guards, guard_name, static_attr
 from panther.idle import IdleSweeper
 from panther.inbound import Inbound
 from panther.log_safety import printable
+from panther.metrics import RouteMetrics, payload_size
 from panther.origins import cross_site_refusal, origin_allowed, origin_of, uses_cookies
 from panther.outbox import Outbox, refuse_handshake
 from panther.resume_credentials import read as read_credential
@@ -78,8 +79,11 @@ def _validation_detail(error: ValidationError) -> list[dict[str, Any]]:
 class WebsocketEndpoint:
     """One routed ``GenericWebsocket`` subclass, prepared at start-up."""
 
-    def __init__(self, cls: type[GenericWebsocket], variables: tuple[str, ...], ws_authentication: Guard | None):
+    def __init__(self, cls: type[GenericWebsocket], variables: tuple[str, ...], ws_authentication: Guard | None,
+                 metrics: RouteMetrics | None = None):
+        """``metrics``: the counters of this route when ``METRICS_PATH`` is set (None: nothing is counted)."""
         name = cls.__qualname__
+        self.metrics = metrics
         self.cls = cls
         auth = static_attr(cls, 'auth')
         self.auth: Guard | None = as_guard(auth, where=f'{name}.auth') if auth is not None else None
@@ -110,6 +114,7 @@ class WebsocketEndpoint:
         if not origin_allowed(scope, limits.allowed_origins):
             logger.info('WebSocket %s rejected: origin %r not in WS_ALLOWED_ORIGINS',
                         printable(scope['path']), origin_of(scope))
+            self._refused('origin')
             await refuse_handshake(send, scope, 403, 'Origin not allowed')
             return
         # Counted from here rather than from accept(), so a burst of concurrent
@@ -117,6 +122,7 @@ class WebsocketEndpoint:
         if limits.max_connections is not None and runtime.admitted >= limits.max_connections:
             logger.warning('WebSocket %s rejected: WS_MAX_CONNECTIONS (%d) reached',
                            printable(scope['path']), limits.max_connections)
+            self._refused('max_connections')
             await refuse_handshake(send, scope, 503, 'Too many connections')
             return
         runtime.admitted += 1
@@ -135,26 +141,33 @@ class WebsocketEndpoint:
         # with a window of 0 nothing is kept after a drop.
         if PROTOCOL in (scope.get('subprotocols') or ()):
             outbox = SessionOutbox(send, scope, limits.send_queue_size, limits.close_timeout, limits.direct_write,
-                                   runtime.sessions)
+                                   runtime.sessions, self.metrics)
         else:
-            outbox = Outbox(send, scope, limits.send_queue_size, limits.close_timeout, limits.direct_write)
+            outbox = Outbox(send, scope, limits.send_queue_size, limits.close_timeout, limits.direct_write,
+                            self.metrics)
         connection = open_connection(self.cls, scope, outbox, runtime)
         try:
             kwargs = self.plan.convert(raw)
         except PathVariableError as exc:
             logger.info('WebSocket %s rejected: %s', printable(scope['path']), printable(exc))
+            self._refused('path_variable')
             await outbox.refuse(400, str(exc))
             return
         connection.path_variables = kwargs
 
         refusal = await self._authenticate(connection)
-        if refusal is None and self.cookie_auth and connection.user is not None:
+        if refusal is not None:
+            self._refused('authentication' if refusal[0] == 401 else 'unavailable')
+        elif self.cookie_auth and connection.user is not None:
             reason = cross_site_refusal(scope, runtime.limits.allowed_origins)
             if reason is not None:
                 logger.info('WebSocket %s rejected: %s', printable(scope['path']), reason)
                 refusal = 403, 'Cross-site request refused'
+                self._refused('cross_site')
         if refusal is None:
             refusal = await self._authorize(connection)
+            if refusal is not None:
+                self._refused('permission')
         if refusal is not None:
             await outbox.refuse(*refusal)
             return
@@ -167,19 +180,26 @@ class WebsocketEndpoint:
         # What disconnect() hears if the task is cancelled: servers do that when their
         # shutdown timeout runs out (uvicorn's --timeout-graceful-shutdown), so "going away".
         code = status.WS_1001_GOING_AWAY
+        crashed = False  # connect() raised before accepting
         try:
             try:
                 await connection.connect(**kwargs)
             except Exception:
                 logger.exception('%s.connect() raised; connection closed with 1011', self.cls.__qualname__)
+                if outbox.state is WebsocketState.CONNECTING:
+                    self._refused('connect_error')
+                    crashed = True
                 await self._crash(outbox)
             if outbox.state is WebsocketState.CONNECTING:
+                self._refused('not_accepted')
                 logger.info('WebSocket %s rejected: %s.connect() did not accept', printable(scope['path']),
                             self.cls.__qualname__)
                 await outbox.refuse(403, 'Forbidden')
                 return
             if connection.connection_id is None:
-                return  # closed (rejected) inside connect() before accepting
+                if not crashed:
+                    self._refused('not_accepted')  # closed (rejected) inside connect() before accepting
+                return
             # Even when connect() already closed, wait for the peer's side of the closing
             # handshake, so every accepted connection ends through the same path.
             code = await self._serve(connection, outbox, receive, runtime)
@@ -310,6 +330,7 @@ class WebsocketEndpoint:
         """The per-message loop; returns the close code."""
         handler = connection.receive
         model = self.model
+        metrics = self.metrics
         text_safe = max_size // 4  # a str of this many characters cannot exceed max_size bytes in UTF-8
         open_ = WebsocketState.OPEN
         while True:
@@ -326,8 +347,13 @@ class WebsocketEndpoint:
                     too_big = len(data) > text_safe and (len(data) > max_size or len(data.encode()) > max_size)
                 if too_big:
                     logger.info('closing %s with 1009: message over WS_MAX_MESSAGE_SIZE', connection.connection_id)
+                    if metrics is not None:
+                        metrics.limit_closed('message_size')
                     await outbox.close(status.WS_1009_MESSAGE_TOO_BIG, 'message too big')
                     continue
+                if metrics is not None:
+                    metrics.received += 1
+                    metrics.received_bytes += payload_size(data)
                 try:
                     if model is None:
                         await handler(data)
@@ -385,6 +411,10 @@ class WebsocketEndpoint:
                 return 403, 'Permission Denied'
         return None
 
+    def _refused(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.handshake(reason)
+
     async def _crash(self, outbox: Outbox) -> None:
         """Close with 1011 (before accept: reject), after whatever was already queued."""
         try:
@@ -405,6 +435,8 @@ class WebsocketEndpoint:
         connection_id = connection.connection_id
         if connection_id is None:
             return
+        if self.metrics is not None and outbox.accepted:
+            self.metrics.closed(code)
         # Gone from its groups before disconnect() runs, so a presence list built there no longer shows it.
         remember_groups(connection, await runtime.forget(connection_id))
         try:

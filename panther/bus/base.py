@@ -27,6 +27,19 @@ class BusError(RuntimeError):
 class Bus(ABC):
     #: Shown in the start-up banner: 'in-process', 'shared-local', 'redis'.
     kind: str = ''
+    #: False while the backend cannot reach the service it needs (the Redis bus during an outage).
+    connected: bool = True
+    #: How many times the backend got its service back after losing it.
+    reconnects: int = 0
+
+    @property
+    def where(self) -> str:
+        """The service the backend talks to, for messages (empty when it needs none)."""
+        return ''
+
+    def buffered(self) -> int:
+        """Messages waiting in the backend's outage buffer (0 for a backend without one)."""
+        return 0
 
     @abstractmethod
     async def start(self, worker_id: str, deliver: Deliver, groups: LocalGroups | None = None) -> None:

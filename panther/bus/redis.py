@@ -289,9 +289,13 @@ class RedisBus(Bus):
                            self.where, exc, self.buffer_size)
             self._progress.set()  # senders waiting for room must now fail instead
 
+    def buffered(self) -> int:
+        return len(self._queue)
+
     def _back(self) -> None:
         if not self.connected:
             self.connected = True
+            self.reconnects += 1
             logger.warning('redis bus: Redis at %s is back; %d buffered message(s) being delivered',
                            self.where, len(self._queue))
 

@@ -110,7 +110,7 @@ class Session:
         if outbox is not None:
             outbox.push_wire(frame)
 
-    def push_message(self, message: dict[str, Any], frame: bytes | None = None) -> None:
+    def push_message(self, message: dict[str, Any], frame: bytes | None = None, size: int | None = None) -> None:
         self.push(message['text'] if 'text' in message else message['bytes'])
 
     def close_soon(self, code: int, reason: str) -> None:

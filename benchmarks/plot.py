@@ -59,6 +59,12 @@ PANELS = {
         ('latency', 'round-trip latency ms'),
     ],
     'broadcast-metrics': [('latency', 'groups, METRICS_PATH off and on: ms until every receiver got it')],
+    'echo-session': [
+        ('msgs_per_s', 'messages / s, panther.v1 session clients (higher is better)'),
+        ('latency', 'round-trip latency ms'),
+    ],
+    'broadcast-session': [('latency', 'groups, panther.v1 session receivers: ms until every receiver got it')],
+    'idle-memory-session': [('kib_per_connection', 'server RSS KiB per idle panther.v1 session (lower is better)')],
 }
 
 

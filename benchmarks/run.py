@@ -1104,7 +1104,10 @@ def run_scenario(scenario_name: str, opts: argparse.Namespace) -> dict:
             scenario.higher_is_better,
             scenario.unit,
         )
-    target_names = (opts.targets or DEFAULT_TARGETS[scenario_name]).split(',')
+    default = DEFAULT_TARGETS[scenario_name]
+    if getattr(opts, 'server', 'uvicorn') in OTHER_SERVERS:
+        default = 'bare,ours'  # the other servers serve the bare and our apps only (benchmarks/README.md)
+    target_names = (opts.targets or default).split(',')
     unknown = [n for n in target_names if n not in TARGETS]
     if unknown:
         raise SystemExit(f'unknown target(s): {", ".join(unknown)}; known: {", ".join(TARGETS)}')

@@ -122,3 +122,5 @@ async def test_a_holder_that_dies_silently_is_taken_for_gone(bus_backend: Backen
     assert await until(lambda: session.outbox is None, timeout=6.0)
     assert session.timer is not None  # detached: the window runs from here
     session.stop_clock()
+    await home.sessions.end(session, 1000, None)
+    assert home.sessions.sessions.get(connection_id) is None

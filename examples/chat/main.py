@@ -57,11 +57,9 @@ class ChatWebsocket(GenericWebsocket):
         if len(room) > 40:
             await self.close(status.WS_1008_POLICY_VIOLATION, 'room name too long')
             return
-        name = self.user.username
-        self.name, self.room = name, f'chat:{room}'
         await self.accept()
         await self.join_group(self.room)
-        await self.send({'type': 'welcome', 'id': self.connection_id, 'name': name, 'room': room})
+        await self.send({'type': 'welcome', 'id': self.connection_id, 'name': self.name, 'room': room})
         await send_message_to_group(self.room, self._me('join'), exclude=self.connection_id)
 
     async def receive(self, data: Incoming):
@@ -71,8 +69,17 @@ class ChatWebsocket(GenericWebsocket):
             await send_message_to_websocket(data.to, self._me('present'))
 
     async def disconnect(self, code: int):
-        if hasattr(self, 'room'):
-            await send_message_to_group(self.room, self._me('leave'), exclude=self.connection_id)
+        await send_message_to_group(self.room, self._me('leave'), exclude=self.connection_id)
+
+    # Read from the handshake rather than set in connect(): a session resumed on another
+    # worker is served by a new instance of this class, and connect() does not run again.
+    @property
+    def room(self) -> str:
+        return f"chat:{self.path_variables['room']}"
+
+    @property
+    def name(self) -> str:
+        return self.user.username
 
     def _me(self, kind: str) -> dict:
         return {'type': kind, 'id': self.connection_id, 'name': self.name}

@@ -141,6 +141,20 @@ def _workers(name: str) -> str:
     return redis_keys.key('bus:workers', name)
 
 
+
+#: Seconds stop() gives Redis for its clean-up (removing this worker's keys) and the clients' close.
+_STOP_CLEANUP_TIMEOUT = 2.0
+
+
+def _cancelled_as_timeout() -> None:
+    """Re-raise a cancellation that reached a retry loop as a timeout (``TimeoutError`` is an ``OSError``).
+
+    A loop that retried it would never end, and stop() would wait on it for ever.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
 class RedisBus(Bus):
     kind = 'redis'
 
@@ -260,15 +274,18 @@ class RedisBus(Bus):
         for waiter in self._waiters.values():
             waiter.cancel()
         self._waiters.clear()
+        # Bounded: a Redis that accepts but never answers must not hold up the worker's exit.
         with contextlib.suppress(*UNREACHABLE):
-            async with self._redis.pipeline(transaction=False) as pipe:
+            async with asyncio.timeout(_STOP_CLEANUP_TIMEOUT), self._redis.pipeline(transaction=False) as pipe:
                 pipe.delete(_alive(self.worker_id), _stream(self.worker_id))
                 for name, members in self._groups.items():
                     if members:
                         pipe.srem(_members(name), *members)
                     pipe.hdel(_workers(name), self.worker_id)
                 await pipe.execute()
-        await self._close_clients()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_STOP_CLEANUP_TIMEOUT):
+                await self._close_clients()
 
     async def _close_clients(self) -> None:
         for conn in [*self._conns.values(), getattr(self, '_reader_conn', None)]:
@@ -385,6 +402,7 @@ class RedisBus(Bus):
             except asyncio.CancelledError:
                 raise
             except UNREACHABLE as exc:
+                _cancelled_as_timeout()
                 self._writer_fresh = True
                 await self._disconnect_writer()
                 self._lost(exc)
@@ -691,6 +709,7 @@ class RedisBus(Bus):
             except asyncio.CancelledError:
                 raise
             except UNREACHABLE as exc:
+                _cancelled_as_timeout()
                 logger.debug('redis bus: reader lost Redis (%s); retrying', exc)
                 if conn is not None:
                     with contextlib.suppress(Exception):

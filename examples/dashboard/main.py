@@ -7,7 +7,9 @@ with the first viewer) reads the sensors (simulated here: a temperature, a humid
 and a power draw) every ``DASHBOARD_INTERVAL`` seconds and sends one reading to the
 whole group with ``send_message_to_group``; a new viewer first gets the last
 minute of readings, so its charts are full at once. The page draws them with a
-plain ``<canvas>``: no script from anywhere else.
+plain ``<canvas>`` and listens through the browser client every panther app serves
+(``/_panther/panther.js``), which resumes after a network drop: no script from
+anywhere else.
 
 The app also serves its own metrics at ``/metrics`` and readiness at ``/health``
 (docs/operating.md). With several workers each worker runs its own feed; a real

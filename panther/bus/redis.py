@@ -267,10 +267,7 @@ class RedisBus(Bus):
             await asyncio.sleep(0.01)
         if self._queue:
             logger.warning('redis bus: %d message(s) not delivered at shutdown (Redis unreachable)', len(self._queue))
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await self._cancel_tasks()
         for waiter in self._waiters.values():
             waiter.cancel()
         self._waiters.clear()
@@ -286,6 +283,24 @@ class RedisBus(Bus):
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_STOP_CLEANUP_TIMEOUT):
                 await self._close_clients()
+
+    async def _cancel_tasks(self) -> None:
+        """Cancel the reader, writer and heartbeat, and wait (bounded) until they have ended.
+
+        A cancellation can reach a loop disguised as the timeout of a Redis call
+        deep inside redis-py; a loop that took it for a network error would go
+        round again. Cancelling again each half second ends it at its next await.
+        """
+        pending = set(self._tasks)
+        deadline = time.monotonic() + _STOP_CLEANUP_TIMEOUT
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.5)
+            if pending and time.monotonic() >= deadline:
+                logger.warning('redis bus: %d task(s) did not end when cancelled; leaving them', len(pending))
+                break
+        self._tasks = []
 
     async def _close_clients(self) -> None:
         for conn in [*self._conns.values(), getattr(self, '_reader_conn', None)]:
@@ -788,6 +803,7 @@ class RedisBus(Bus):
             except asyncio.CancelledError:
                 raise
             except UNREACHABLE as exc:
+                _cancelled_as_timeout()
                 self._lost(exc)
             except Exception:
                 logger.exception('redis bus: heartbeat failed; going on')

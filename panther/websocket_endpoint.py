@@ -93,6 +93,9 @@ class WebsocketEndpoint:
         self.permissions = as_guards(static_attr(cls, 'permissions'), where=f'{name}.permissions')
         self.plan: ArgumentPlan = build_plan(cls.connect, variables, owner=f'{name}.connect()', skip=('self',))
         self.model = _typed_model(cls)
+        self.authenticates = self.auth is not None or ws_authentication is not None
+        # GenericWebsocket.disconnect does nothing: a class that keeps it is not called at the end.
+        self.calls_disconnect = cls.disconnect is not GenericWebsocket.disconnect
         for hook in ('connect', 'receive', 'disconnect', 'resumed'):
             if hasattr(cls, hook) and not inspect.iscoroutinefunction(getattr(cls, hook)):
                 raise ConfigError('URLS', f'{name}.{hook}() must be "async def"')
@@ -155,7 +158,8 @@ class WebsocketEndpoint:
             return
         connection.path_variables = kwargs
 
-        refusal = await self._authenticate(connection)
+        # Each step is awaited only when configured: an app without auth or permissions pays nothing here.
+        refusal = await self._authenticate(connection) if self.authenticates else None
         if refusal is not None:
             self._refused('authentication' if refusal[0] == 401 else 'unavailable')
         elif self.cookie_auth and connection.user is not None:
@@ -164,7 +168,7 @@ class WebsocketEndpoint:
                 logger.info('WebSocket %s rejected: %s', printable(scope['path']), reason)
                 refusal = 403, 'Cross-site request refused'
                 self._refused('cross_site')
-        if refusal is None:
+        if refusal is None and self.permissions:
             refusal = await self._authorize(connection)
             if refusal is not None:
                 self._refused('permission')
@@ -439,6 +443,8 @@ class WebsocketEndpoint:
             self.metrics.closed(code)
         # Gone from its groups before disconnect() runs, so a presence list built there no longer shows it.
         remember_groups(connection, await runtime.forget(connection_id))
+        if not self.calls_disconnect and 'disconnect' not in connection.__dict__:
+            return
         try:
             await connection.disconnect(code)
         except Exception:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import sys
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -94,6 +95,11 @@ class WebsocketEndpoint:
         self.plan: ArgumentPlan = build_plan(cls.connect, variables, owner=f'{name}.connect()', skip=('self',))
         self.model = _typed_model(cls)
         self.authenticates = self.auth is not None or ws_authentication is not None
+        # The default auth runs only for handshakes with credentials; a built-in JWT class says so
+        # itself (None without its token), so the handshake need not be scanned for them first.
+        jwt_module = sys.modules.get('panther.authentications')  # not imported: no built-in class in use
+        self.scans_for_credentials = not (jwt_module is not None and ws_authentication is not None
+                                          and jwt_module.answers_anonymous_itself(ws_authentication))
         # GenericWebsocket.disconnect does nothing: a class that keeps it is not called at the end.
         self.calls_disconnect = cls.disconnect is not GenericWebsocket.disconnect
         for hook in ('connect', 'receive', 'disconnect', 'resumed'):
@@ -387,7 +393,7 @@ class WebsocketEndpoint:
         auth = self.auth
         if auth is None:
             auth = self.default_auth
-            if auth is None or not connection.has_credentials():
+            if auth is None or (self.scans_for_credentials and not connection.has_credentials()):
                 return None
         try:
             connection.user = await auth(connection)

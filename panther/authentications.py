@@ -168,6 +168,20 @@ def _checks_are_builtin(cls: type) -> bool:
         cls.get_user.__func__ is JWTAuthentication.get_user.__func__  # type: ignore[attr-defined]
 
 
+def answers_anonymous_itself(auth: Any) -> bool:
+    """Whether ``auth`` returns ``None`` by itself for a caller without its credential.
+
+    True for instances of the built-in JWT classes and of subclasses that keep their
+    ``__call__`` and ``get_token``: there, the WebSocket endpoint need not scan the
+    handshake for credentials before calling the default ``WS_AUTHENTICATION``.
+    """
+    cls = type(auth)
+    if cls.__call__ is not JWTAuthentication.__call__:
+        return False
+    get_token = getattr(cls.get_token, '__func__', None)
+    return get_token in _BUILTIN_TOKEN_LOOKUPS
+
+
 def _revocation_key(payload: dict[str, Any], token: str) -> str:
     jti = payload.get('jti')
     if isinstance(jti, str) and jti:
@@ -427,3 +441,10 @@ class CookieJWTAuthentication(JWTAuthentication):
         if token is None or not token.strip():
             return None
         return token.strip()
+
+
+# The token lookups answers_anonymous_itself() trusts: each returns None when its credential is absent.
+_BUILTIN_TOKEN_LOOKUPS = frozenset(
+    cls.get_token.__func__  # type: ignore[attr-defined]
+    for cls in (JWTAuthentication, QueryParamJWTAuthentication, CookieJWTAuthentication)
+)

@@ -57,6 +57,20 @@ class Headers(Mapping[str, str]):
         return f'Headers({shown!r})'
 
 
+def parse_query(query: bytes) -> dict[str, str]:
+    """The query string as a dict, as ``parse_qsl(..., keep_blank_values=True)`` reads it (last value wins)."""
+    raw = query.decode('latin-1')
+    if '%' in raw or '+' in raw:
+        return dict(parse_qsl(raw, keep_blank_values=True))
+    # Nothing to decode (a token is base64url): split as parse_qsl does, without its per-pair unquoting.
+    params: dict[str, str] = {}
+    for pair in raw.split('&'):
+        if pair:
+            name, _, value = pair.partition('=')
+            params[name] = value
+    return params
+
+
 class BaseRequest:
     """Attributes common to ``Request`` and ``GenericWebsocket``, parsed lazily from the scope."""
 
@@ -90,8 +104,7 @@ class BaseRequest:
     def query_params(self) -> dict[str, str]:
         """The query string as a dict of str (the last value of a repeated name wins)."""
         if self._query_params is None:
-            raw = self.scope.get('query_string', b'').decode('latin-1')
-            self._query_params = dict(parse_qsl(raw, keep_blank_values=True))
+            self._query_params = parse_query(self.scope.get('query_string', b''))
         return self._query_params
 
     @property
@@ -116,11 +129,15 @@ class BaseRequest:
 
     def has_credentials(self) -> bool:
         """True when the handshake carries something an authenticator could read."""
-        raw = self.scope.get('headers') or ()
-        if any(k.lower() == b'authorization' for k, _ in raw):
-            return True
+        cookie = False
+        for name, _ in self.scope.get('headers') or ():
+            name = name.lower()
+            if name == b'authorization':
+                return True
+            if name == b'cookie':
+                cookie = True
         query = self.scope.get('query_string', b'')
         # '%': the name may be percent-encoded (``%61uthorization``), which the parsed query decodes.
         if (b'authorization=' in query or b'%' in query) and 'authorization' in self.query_params:
             return True
-        return 'access_token' in self.cookies if any(k.lower() == b'cookie' for k, _ in raw) else False
+        return cookie and 'access_token' in self.cookies

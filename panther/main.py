@@ -188,28 +188,29 @@ class Panther:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope['type']
         if kind == 'websocket':
-            await self._websocket(scope, receive, send)
+            # Routed here, not in a helper coroutine: a connection's task passes through every
+            # coroutine of this chain again each time a message wakes it.
+            matched = self.router.match(scope['path'])
+            if matched is not None and isinstance(matched[0].endpoint, WebsocketEndpoint):
+                runtime = self.runtime
+                if not runtime.started:
+                    await runtime.start()
+                await matched[0].endpoint(scope, receive, send, matched[1], runtime)
+            else:
+                await self._no_websocket_route(scope, receive, send, matched is not None)
         elif kind == 'http':
             await self._http(scope, receive, send)
         elif kind == 'lifespan':
             await self._lifespan(receive, send)
 
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        matched = self.router.match(scope['path'])
-        endpoint = matched[0].endpoint if matched else None
-        if not isinstance(endpoint, WebsocketEndpoint):
-            message = await receive()
-            if message['type'] == 'websocket.connect':
-                if self.runtime.metrics is not None:
-                    self.runtime.metrics.handshake('no_route')
-                logger.info('WebSocket %s rejected: %s', printable(scope['path']),
-                            'not a WebSocket route' if matched else 'no such route')
-                await refuse_handshake(send, scope, 404, 'Not Found')
-            return
-        runtime = self.runtime
-        if not runtime.started:
-            await runtime.start()
-        await endpoint(scope, receive, send, matched[1], runtime)  # type: ignore[index]
+    async def _no_websocket_route(self, scope: Scope, receive: Receive, send: Send, routed: bool) -> None:
+        message = await receive()
+        if message['type'] == 'websocket.connect':
+            if self.runtime.metrics is not None:
+                self.runtime.metrics.handshake('no_route')
+            logger.info('WebSocket %s rejected: %s', printable(scope['path']),
+                        'not a WebSocket route' if routed else 'no such route')
+            await refuse_handshake(send, scope, 404, 'Not Found')
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope['path'] == self.client_path:

@@ -223,7 +223,9 @@ class Outbox:
             return
         self._busy = True
         try:
-            await self._send(text_or_bytes_message(payload))
+            # text_or_bytes_message, inlined: this is the per-message path of every server without a frame sink.
+            await self._send({'type': 'websocket.send', 'text': payload} if type(payload) is str
+                             else {'type': 'websocket.send', 'bytes': payload})
         except Exception as exc:
             self._failed(exc)
         finally:

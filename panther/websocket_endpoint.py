@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import sys
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -93,6 +94,14 @@ class WebsocketEndpoint:
         self.permissions = as_guards(static_attr(cls, 'permissions'), where=f'{name}.permissions')
         self.plan: ArgumentPlan = build_plan(cls.connect, variables, owner=f'{name}.connect()', skip=('self',))
         self.model = _typed_model(cls)
+        self.authenticates = self.auth is not None or ws_authentication is not None
+        # The default auth runs only for handshakes with credentials; a built-in JWT class says so
+        # itself (None without its token), so the handshake need not be scanned for them first.
+        jwt_module = sys.modules.get('panther.authentications')  # not imported: no built-in class in use
+        self.scans_for_credentials = not (jwt_module is not None and ws_authentication is not None
+                                          and jwt_module.answers_anonymous_itself(ws_authentication))
+        # GenericWebsocket.disconnect does nothing: a class that keeps it is not called at the end.
+        self.calls_disconnect = cls.disconnect is not GenericWebsocket.disconnect
         for hook in ('connect', 'receive', 'disconnect', 'resumed'):
             if hasattr(cls, hook) and not inspect.iscoroutinefunction(getattr(cls, hook)):
                 raise ConfigError('URLS', f'{name}.{hook}() must be "async def"')
@@ -127,13 +136,48 @@ class WebsocketEndpoint:
             return
         runtime.admitted += 1
         try:
-            await self._handle(scope, receive, send, raw, runtime)
+            # The steps before connect() run in _open; connect(), the receive loop and the end run
+            # here, so a connection's task wakes through as few coroutines as possible per message.
+            opened = await self._open(scope, receive, send, raw, runtime)
+            if opened is None:
+                return
+            connection, outbox, kwargs = opened
+            # What disconnect() hears if the task is cancelled: servers do that when their
+            # shutdown timeout runs out (uvicorn's --timeout-graceful-shutdown), so "going away".
+            code = status.WS_1001_GOING_AWAY
+            crashed = False  # connect() raised before accepting
+            try:
+                try:
+                    await connection.connect(**kwargs)
+                except Exception:
+                    logger.exception('%s.connect() raised; connection closed with 1011', self.cls.__qualname__)
+                    if outbox.state is WebsocketState.CONNECTING:
+                        self._refused('connect_error')
+                        crashed = True
+                    await self._crash(outbox)
+                if outbox.state is WebsocketState.CONNECTING:
+                    self._refused('not_accepted')
+                    logger.info('WebSocket %s rejected: %s.connect() did not accept', printable(scope['path']),
+                                self.cls.__qualname__)
+                    await outbox.refuse(403, 'Forbidden')
+                    return
+                if connection.connection_id is None:
+                    if not crashed:
+                        self._refused('not_accepted')  # closed (rejected) inside connect() before accepting
+                    return
+                # Even when connect() already closed, wait for the peer's side of the closing
+                # handshake, so every accepted connection ends through the same path.
+                code = await self._serve(connection, outbox, receive, runtime)
+            finally:
+                # Also when the task is cancelled: disconnect() runs and the registry forgets it.
+                await self._finish(connection, outbox, code, runtime)
         finally:
             runtime.admitted -= 1
 
-    async def _handle(
+    async def _open(
         self, scope: Scope, receive: Receive, send: Send, raw: dict[str, str], runtime: Runtime
-    ) -> None:
+    ) -> tuple[GenericWebsocket, Outbox, dict[str, Any]] | None:
+        """Everything before connect(); None when the handshake was refused (or a session resumed and ended)."""
         limits = runtime.limits
         outbox: Outbox
         # Also with sessions off (WS_RESUME_WINDOW = 0): a browser fails a handshake that offered a
@@ -152,10 +196,11 @@ class WebsocketEndpoint:
             logger.info('WebSocket %s rejected: %s', printable(scope['path']), printable(exc))
             self._refused('path_variable')
             await outbox.refuse(400, str(exc))
-            return
+            return None
         connection.path_variables = kwargs
 
-        refusal = await self._authenticate(connection)
+        # Each step is awaited only when configured: an app without auth or permissions pays nothing here.
+        refusal = await self._authenticate(connection) if self.authenticates else None
         if refusal is not None:
             self._refused('authentication' if refusal[0] == 401 else 'unavailable')
         elif self.cookie_auth and connection.user is not None:
@@ -164,48 +209,19 @@ class WebsocketEndpoint:
                 logger.info('WebSocket %s rejected: %s', printable(scope['path']), reason)
                 refusal = 403, 'Cross-site request refused'
                 self._refused('cross_site')
-        if refusal is None:
+        if refusal is None and self.permissions:
             refusal = await self._authorize(connection)
             if refusal is not None:
                 self._refused('permission')
         if refusal is not None:
             await outbox.refuse(*refusal)
-            return
+            return None
         if isinstance(outbox, SessionOutbox):
             if RESUME_PARAMETER in connection.query_params and await self._resume(
                     connection, outbox, receive, runtime):
-                return
+                return None
             outbox.pending = scope['path'], identity(connection.user), connection
-
-        # What disconnect() hears if the task is cancelled: servers do that when their
-        # shutdown timeout runs out (uvicorn's --timeout-graceful-shutdown), so "going away".
-        code = status.WS_1001_GOING_AWAY
-        crashed = False  # connect() raised before accepting
-        try:
-            try:
-                await connection.connect(**kwargs)
-            except Exception:
-                logger.exception('%s.connect() raised; connection closed with 1011', self.cls.__qualname__)
-                if outbox.state is WebsocketState.CONNECTING:
-                    self._refused('connect_error')
-                    crashed = True
-                await self._crash(outbox)
-            if outbox.state is WebsocketState.CONNECTING:
-                self._refused('not_accepted')
-                logger.info('WebSocket %s rejected: %s.connect() did not accept', printable(scope['path']),
-                            self.cls.__qualname__)
-                await outbox.refuse(403, 'Forbidden')
-                return
-            if connection.connection_id is None:
-                if not crashed:
-                    self._refused('not_accepted')  # closed (rejected) inside connect() before accepting
-                return
-            # Even when connect() already closed, wait for the peer's side of the closing
-            # handshake, so every accepted connection ends through the same path.
-            code = await self._serve(connection, outbox, receive, runtime)
-        finally:
-            # Also when the task is cancelled: disconnect() runs and the registry forgets it.
-            await self._finish(connection, outbox, code, runtime)
+        return connection, outbox, kwargs
 
     async def _resume(
         self, connection: GenericWebsocket, outbox: SessionOutbox, receive: Receive, runtime: Runtime
@@ -306,8 +322,48 @@ class WebsocketEndpoint:
                 sweeper.watch(inbound)
         if outbox.session is not None:
             receive = SessionReceive(receive, outbox)  # type: ignore[arg-type]
+        handler = connection.receive
+        model = self.model
+        metrics = self.metrics
+        max_size = limits.max_message_size
+        text_safe = max_size // 4  # a str of this many characters cannot exceed max_size bytes in UTF-8
+        open_ = WebsocketState.OPEN
         try:
-            return await self._receive_loop(connection, outbox, receive, limits.max_message_size)
+            # The per-message loop, in this coroutine rather than a helper: one coroutine less
+            # for the task to pass through each time a message wakes it.
+            while True:
+                message = await receive()
+                kind = message['type']
+                if kind == 'websocket.receive':
+                    if outbox.state is not open_:
+                        continue  # closing: late messages from the peer are ignored
+                    data = message.get('text')
+                    if data is None:
+                        data = message.get('bytes') or b''
+                        too_big = len(data) > max_size
+                    else:
+                        too_big = len(data) > text_safe and (len(data) > max_size or len(data.encode()) > max_size)
+                    if too_big:
+                        logger.info('closing %s with 1009: message over WS_MAX_MESSAGE_SIZE',
+                                    connection.connection_id)
+                        if metrics is not None:
+                            metrics.limit_closed('message_size')
+                        await outbox.close(status.WS_1009_MESSAGE_TOO_BIG, 'message too big')
+                        continue
+                    if metrics is not None:
+                        metrics.received += 1
+                        metrics.received_bytes += payload_size(data)
+                    try:
+                        if model is None:
+                            await handler(data)
+                        else:
+                            await self._receive_typed(connection, model, data)
+                    except Exception:
+                        logger.exception('%s.receive() raised; connection %s closed with 1011',
+                                         self.cls.__qualname__, connection.connection_id)
+                        await self._crash(outbox)
+                elif kind == 'websocket.disconnect':
+                    return outbox.ended(message.get('code', status.WS_1005_NO_STATUS_RCVD))
         except asyncio.CancelledError:
             if not outbox.abandoned:
                 # The server is shutting down and cancels its connections (hypercorn at once, uvicorn
@@ -324,48 +380,6 @@ class WebsocketEndpoint:
             if sweeper is not None:
                 sweeper.forget(inbound)
 
-    async def _receive_loop(
-        self, connection: GenericWebsocket, outbox: Outbox, receive: Receive, max_size: int
-    ) -> int:
-        """The per-message loop; returns the close code."""
-        handler = connection.receive
-        model = self.model
-        metrics = self.metrics
-        text_safe = max_size // 4  # a str of this many characters cannot exceed max_size bytes in UTF-8
-        open_ = WebsocketState.OPEN
-        while True:
-            message = await receive()
-            kind = message['type']
-            if kind == 'websocket.receive':
-                if outbox.state is not open_:
-                    continue  # closing: late messages from the peer are ignored
-                data = message.get('text')
-                if data is None:
-                    data = message.get('bytes') or b''
-                    too_big = len(data) > max_size
-                else:
-                    too_big = len(data) > text_safe and (len(data) > max_size or len(data.encode()) > max_size)
-                if too_big:
-                    logger.info('closing %s with 1009: message over WS_MAX_MESSAGE_SIZE', connection.connection_id)
-                    if metrics is not None:
-                        metrics.limit_closed('message_size')
-                    await outbox.close(status.WS_1009_MESSAGE_TOO_BIG, 'message too big')
-                    continue
-                if metrics is not None:
-                    metrics.received += 1
-                    metrics.received_bytes += payload_size(data)
-                try:
-                    if model is None:
-                        await handler(data)
-                    else:
-                        await self._receive_typed(connection, model, data)
-                except Exception:
-                    logger.exception('%s.receive() raised; connection %s closed with 1011',
-                                     self.cls.__qualname__, connection.connection_id)
-                    await self._crash(outbox)
-            elif kind == 'websocket.disconnect':
-                return outbox.ended(message.get('code', status.WS_1005_NO_STATUS_RCVD))
-
     async def _receive_typed(self, connection: GenericWebsocket, model: type[BaseModel], data: Any) -> None:
         try:
             value = model.model_validate_json(data)
@@ -379,7 +393,7 @@ class WebsocketEndpoint:
         auth = self.auth
         if auth is None:
             auth = self.default_auth
-            if auth is None or not connection.has_credentials():
+            if auth is None or (self.scans_for_credentials and not connection.has_credentials()):
                 return None
         try:
             connection.user = await auth(connection)
@@ -439,6 +453,8 @@ class WebsocketEndpoint:
             self.metrics.closed(code)
         # Gone from its groups before disconnect() runs, so a presence list built there no longer shows it.
         remember_groups(connection, await runtime.forget(connection_id))
+        if not self.calls_disconnect and 'disconnect' not in connection.__dict__:
+            return
         try:
             await connection.disconnect(code)
         except Exception:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -369,3 +370,38 @@ async def test_other_exceptions_in_auth_get_one_clear_line(custom_app, logs):
 async def test_base_authentication_must_be_implemented():
     with pytest.raises(NotImplementedError):
         await BaseAuthentication()(object())
+
+
+class _ReadsAnotherQueryParameter(QueryParamJWTAuthentication):
+    @classmethod
+    def get_token(cls, request):
+        return request.query_params.get('t')
+
+
+@pytest.mark.parametrize(('default', 'query', 'headers', 'expected'), [
+    # The built-in classes are called without a scan for credentials first: None without their token.
+    ('panther.authentications.QueryParamJWTAuthentication', {}, {}, None),
+    ('panther.authentications.QueryParamJWTAuthentication', {}, {'Authorization': 'Bearer x'}, None),
+    ('panther.authentications.QueryParamJWTAuthentication', {'authorization': 'TOKEN'}, {}, 'ali'),
+    ('panther.authentications.CookieJWTAuthentication', {}, {'Cookie': 'other=1'}, None),
+    ('panther.authentications.CookieJWTAuthentication', {}, {'Cookie': 'access_token=TOKEN'}, 'ali'),
+    ('panther.authentications.JWTAuthentication', {'authorization': 'TOKEN'}, {}, None),
+    ('panther.authentications.JWTAuthentication', {}, {'Authorization': 'Bearer TOKEN'}, 'ali'),
+    # A subclass with its own token lookup keeps the scan: a credential elsewhere is not looked for.
+    ('tests.test_authentications._ReadsAnotherQueryParameter', {'t': 'TOKEN'}, {}, None),
+    ('tests.test_authentications._ReadsAnotherQueryParameter', {'t': 'TOKEN', 'authorization': '1'}, {}, 'ali'),
+])
+async def test_the_default_websocket_authentication_with_and_without_credentials(
+        tmp_path, default, query, headers, expected, logs):
+    app = Panther('auth_default_tests', configs=configs_module(
+        SECRET_KEY=auth_app.SECRET, DATABASE={'path': str(tmp_path / 'auth.sqlite3')},
+        URLS={'ws/': auth_app.WhoWebsocket}, WS_AUTHENTICATION=default))
+    user = await BaseUser.create_user('ali', 'a passphrase')
+    token = JWTAuthentication.encode_token(user.id)
+    query = {k: v.replace('TOKEN', token) for k, v in query.items()}
+    headers = {k: v.replace('TOKEN', token) for k, v in headers.items()}
+    transcript = await WebsocketClient(app).aconnect('/ws/', headers=headers, query_params=query)
+    assert transcript[0]['type'] == 'websocket.accept'
+    seen = json.loads(transcript[1]['text'])['user']
+    assert seen == expected
+    assert logs.errors() == []

@@ -72,3 +72,23 @@ async def test_each_accepted_connection_gets_a_fresh_id_of_this_worker():
             assert await ws.receive_text() == seen[-1]
     assert len(set(seen)) == 20
     assert all(HEX32.fullmatch(i) and owner_of(i) == app.runtime.worker_id for i in seen)
+
+
+def test_a_forked_worker_draws_its_own_random_parts():
+    # Random parts are drawn in batches; a child must not reuse what its parent drew.
+    import os
+
+    worker = new_worker_id()
+    new_connection_id(worker)  # the parent now holds drawn, unused parts
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        os.write(write, ' '.join(new_connection_id(worker) for _ in range(10)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split())
+    os.waitpid(pid, 0)
+    parent = {new_connection_id(worker) for _ in range(10)}
+    assert len(child) == 10 and not child & parent

@@ -39,6 +39,22 @@ class TestRouter:
         route, values = router.match(path)
         assert route.target is other and values == {'user_id': '7'}
 
+    @pytest.mark.parametrize(('path', 'target', 'values'), [
+        ('/a/me/b', handler, {}), ('/a/me/b/', handler, {}), ('a/me/b', handler, {}), ('//a//me//b//', handler, {}),
+        ('/a/7/b', other, {'x': '7'}), ('/a/7/b/', other, {'x': '7'}), ('/', handler, {}), ('', handler, {}),
+        ('/ws', other, {}), ('/ws/', other, {}), ('/ws//', other, {}),
+        ('/a', None, None), ('/a/me', None, None), ('/a/me/b/c', None, None),
+    ])
+    def test_routes_without_variables_and_every_spelling_of_their_path(self, path, target, values):
+        # Routes without variables are looked up by exact path first; other spellings take the walk.
+        router = Router({'': handler, 'a/<x>/b': other, 'a/me/b': handler, 'ws/': other})
+        matched = router.match(path)
+        if target is None:
+            assert matched is None
+        else:
+            assert matched[0].target is target and matched[1] == values
+            assert router.match(path)[1] is not matched[1]  # every match gets its own dict
+
     def test_root_route(self):
         router = Router({'': handler, 'a': other})
         assert router.match('/')[0].target is handler

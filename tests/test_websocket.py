@@ -91,6 +91,25 @@ def test_close_codes_and_reasons(args, expected):
     assert disconnected == [expected['code']]
 
 
+def test_disconnect_set_on_the_instance_is_still_called():
+    # A class that keeps the base (empty) disconnect() is not called at the end; one set on the instance is.
+    disconnected = []
+
+    class Late(GenericWebsocket):
+        async def connect(self, **kwargs):
+            async def disconnect(code):
+                disconnected.append(code)
+
+            self.disconnect = disconnect
+            await self.accept()
+
+        async def receive(self, data):
+            await self.close(4002, 'bye')
+
+    transcript({'ws': Late}, '/ws', messages=['x'])
+    assert disconnected == [4002]
+
+
 def test_close_inside_connect_before_accept_rejects():
     disconnected = []
 

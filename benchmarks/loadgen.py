@@ -537,13 +537,13 @@ async def scenario_relay_workers(args) -> dict:
 async def scenario_broadcast(args) -> dict:
     listen_url = args.url.rstrip('/') + '/ws/listen'
     shout_url = args.url.rstrip('/') + '/ws/shout'
-    if args.membership_pauses:
+    if args.pauses:
         await pause('joining')
     listeners = await open_many(listen_url, args.receivers, args.concurrency)
     readies = await first_messages(listeners)
     if any(not r.startswith(b'ready') for r in readies):
         raise RuntimeError('a receiver did not get "ready" first')
-    if args.membership_pauses:
+    if args.pauses:
         await pause('joined')
     # 'ready <worker pid>' (apps/panther_scaling.py) tells how the kernel spread the receivers
     per_worker: dict[str, int] = {}
@@ -573,6 +573,8 @@ async def scenario_broadcast(args) -> dict:
     budget_ends = None
     for number in range(args.warmup_rounds + args.rounds):
         if number == args.warmup_rounds:
+            if args.pauses:  # unlike start/end, a pause is answered before the first measured send
+                await pause('rounds-start')
             emit('start')
             cpu = CpuWindow()
             budget_ends = time.monotonic() + args.budget
@@ -604,10 +606,12 @@ async def scenario_broadcast(args) -> dict:
         await asyncio.sleep(args.gap)
     window = cpu.stop() if cpu else None
     emit('end')
+    if args.pauses and cpu:
+        await pause('rounds-end')
     presence = await presence_queries(shouter, args.presence_queries) if args.presence_queries and not error else None
     await close_all([shouter])
     await close_all(listeners)
-    if args.membership_pauses:
+    if args.pauses:
         await asyncio.sleep(1)  # the leaves reach Redis after the close frames
         await pause('left')
     result = {
@@ -745,8 +749,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--receivers', type=int, default=1000)
     parser.add_argument('--workers', type=int, default=2,
                         help='relay-workers: pairs form a ring over this many workers (1: same worker)')
-    parser.add_argument('--membership-pauses', action='store_true',
-                        help='broadcast: pause before the receivers join, after, and after they left')
+    parser.add_argument('--pauses', action='store_true',
+                        help='broadcast: pause before and after the receivers join, around the measured rounds, '
+                             'and after the receivers left')
     parser.add_argument('--presence-queries', type=int, default=0,
                         help='broadcast: then ask the shout endpoint for the group size this many times')
     parser.add_argument('--size', type=int, default=32, help='message size in bytes')

@@ -1990,10 +1990,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('targets', help="the issue's targets from the saved results (no run)")
     p.add_argument('--out-dir', type=Path, default=RESULTS_DIR)
 
+    _scaling().add_parsers(sub)
+
     p = sub.add_parser('all', help='every scenario with its defaults')
     _common(p)
     p.add_argument('--duration', type=float, default=10.0)
     return parser
+
+
+def _scaling():
+    """benchmarks/scaling.py, which builds on this module (imported late: it imports this one)."""
+    # Run as a script this module is __main__: scaling's `import run` must find it, not load a second copy.
+    sys.modules.setdefault('run', sys.modules[__name__])
+    if str(BENCH_DIR) not in sys.path:
+        sys.path.insert(0, str(BENCH_DIR))
+    import scaling
+
+    return scaling
 
 
 def _defaults_for(scenario: str, base: argparse.Namespace) -> argparse.Namespace:
@@ -2030,6 +2043,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if opts.command == 'targets':
         save_targets(opts.out_dir)
+        return
+    if opts.command in _scaling().COMMANDS:
+        _scaling().main(opts)
         return
     if opts.command != 'all':
         save_report(run_scenario(opts.command, opts), opts.out_dir)

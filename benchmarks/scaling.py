@@ -31,9 +31,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -218,8 +218,8 @@ def _loadgen(server: bench.Server, args: list[str], timeout: float, probe: Redis
     return raw
 
 
-def measure_relay(server: bench.Server, opts, workers: int, probe: RedisProbe, idle: dict) -> dict:
-    args = ['relay-workers', f'{server.url}/ws/relay', '--workers', str(workers), '--pairs', str(opts.pairs),
+def measure_relay(server: bench.Server, opts, workers: int, pairs: int, probe: RedisProbe, idle: dict) -> dict:
+    args = ['relay-workers', f'{server.url}/ws/relay', '--workers', str(workers), '--pairs', str(pairs),
             '--size', str(opts.size), '--warmup', str(opts.warmup), '--duration', str(opts.duration),
             '--max-connections', str(opts.max_connections)]
     raw = _loadgen(server, args, 180 + opts.warmup + opts.duration, probe)
@@ -228,6 +228,7 @@ def measure_relay(server: bench.Server, opts, workers: int, probe: RedisProbe, i
     cost = per_event(probes['start'], probes['end'], messages, idle)
     return {
         'same_worker': workers == 1,
+        'in_flight': pairs,
         'msgs_per_s': raw['msgs_per_s'],
         'p50_ms': raw['latency'].get('p50_ms'),
         'p99_ms': raw['latency'].get('p99_ms'),
@@ -323,10 +324,12 @@ def measure_combination(kind: str, workers: int, opts) -> dict:
             entry['server_command'] = ' '.join(server.command())
             entry['redis_masters'] = len(probe.masters)
             entry['idle_per_s'] = idle = idle_rates(probe, opts.idle_seconds)
-            try:
-                entry['relay'] = measure_relay(server, opts, workers, probe, idle)
-            except Exception as exc:  # one failed load must not lose the others
-                entry['relay'] = {'error': str(exc)}
+            # many messages in flight (the writer batches them) and one per worker (it cannot)
+            for key, pairs in (('relay', opts.pairs), ('relay_lone', workers)):
+                try:
+                    entry[key] = measure_relay(server, opts, workers, pairs, probe, idle)
+                except Exception as exc:  # one failed load must not lose the others
+                    entry[key] = {'error': str(exc), 'in_flight': pairs}
             entry['broadcast'] = {}
             for receivers in opts.receivers:
                 try:
@@ -391,6 +394,11 @@ def _us(seconds) -> str:
 BACKEND_NAMES = {'redis': 'one Redis', 'cluster': 'cluster, 3 masters'}
 
 
+def redis_bytes(cost: dict) -> float:
+    """Bytes through Redis's sockets: clients in and out, and replication to replicas."""
+    return (cost.get('net_in') or 0) + (cost.get('net_out') or 0) + (cost.get('repl_out') or 0)
+
+
 def _relay_cells(relay: dict) -> list[str]:
     if 'error' in relay:
         return ['failed: ' + relay['error'][:60], *['-'] * 6]
@@ -401,7 +409,7 @@ def _relay_cells(relay: dict) -> list[str]:
         _us(relay['workers_cpu_s_per_msg']),
         _f(redis.get('commands_total'), 2),
         _us(redis.get('redis_cpu_s')),
-        _f((redis.get('net_in') or 0) + (redis.get('net_out') or 0), 0),
+        _f(redis_bytes(redis), 0),
         _f(relay.get('background_cpu_percent'), 0),
     ]
 
@@ -415,7 +423,7 @@ def _broadcast_cells(cast: dict | None) -> list[str]:
         _us(cast['workers_cpu_s_per_delivery']),
         _f(redis.get('commands_total'), 1),
         _us(redis.get('redis_cpu_s')),
-        _f((redis.get('net_in') or 0) + (redis.get('net_out') or 0), 0),
+        _f(redis_bytes(redis), 0),
         _f(cast['join'].get('commands_total'), 2),
     ]
 
@@ -430,13 +438,14 @@ def print_combination(entry: dict) -> None:
     if 'error' in entry:
         print(f'  {entry["backend"]}, {entry["workers"]} worker(s): failed: {entry["error"]}')
         return
-    relay = entry['relay']
-    if 'error' not in relay:
+    for key in ('relay', 'relay_lone'):
+        relay = entry[key]
+        if 'error' in relay:
+            print(f'  {key} failed: {relay["error"]}')
+            continue
         same = ' (1 worker: sender and receiver share it; the send never reaches Redis)' if relay['same_worker'] else ''
-        print(f'  relay: {relay["msgs_per_s"]:,.0f} msgs/s{same}, Redis commands/msg '
+        print(f'  relay, {relay["in_flight"]} in flight: {relay["msgs_per_s"]:,.0f} msgs/s{same}, Redis commands/msg '
               f'{relay["redis"].get("commands_total", 0):.2f} {relay["redis"].get("commands", {})}')
-    else:
-        print(f'  relay failed: {relay["error"]}')
     for size, cast in entry['broadcast'].items():
         if 'error' in cast:
             print(f'  broadcast {size}: failed: {cast["error"]}')
@@ -452,10 +461,13 @@ def _rows(report: dict) -> list[tuple[str, int, dict]]:
 def markdown_tables(report: dict) -> str:
     """The scaling figures as Markdown tables (the README's and the top of docs/scaling.md)."""
     sizes = report['options']['receivers']
-    lines = ['| Redis | workers | ' + ' | '.join(RELAY_HEAD) + ' |', '|' + ' --- |' * (2 + len(RELAY_HEAD))]
-    for name, workers, entry in _rows(report):
-        cells = _relay_cells(entry.get('relay', {'error': entry.get('error', 'not run')}))
-        lines.append(f'| {name} | {workers} | ' + ' | '.join(cells) + ' |')
+    lines = ['| Redis | workers | in flight | ' + ' | '.join(RELAY_HEAD) + ' |',
+             '|' + ' --- |' * (3 + len(RELAY_HEAD))]
+    for key in ('relay', 'relay_lone'):
+        for name, workers, entry in _rows(report):
+            relay = entry.get(key, {'error': entry.get('error', 'not run')})
+            lines.append(f'| {name} | {workers} | {relay.get("in_flight", "-")} | '
+                         + ' | '.join(_relay_cells(relay)) + ' |')
     for size in sizes:
         lines += ['', f'Group send to {size:,} members spread over the workers (one `send_message_to_group`):', '',
                   '| Redis | workers | ' + ' | '.join(CAST_HEAD) + ' |', '|' + ' --- |' * (2 + len(CAST_HEAD))]
@@ -500,7 +512,7 @@ def add_parsers(sub) -> None:
     p.add_argument('--warmup', type=float, default=2.0, help='relay: seconds before measuring (default 2)')
     p.add_argument('--max-connections', type=int, default=4000,
                    help='relay: connections opened at most to find enough on every worker')
-    p.add_argument('--rounds', type=int, default=20, help='broadcast rounds at most (default 20)')
+    p.add_argument('--rounds', type=int, default=40, help='broadcast rounds at most (default 40)')
     p.add_argument('--warmup-rounds', type=int, default=2)
     p.add_argument('--round-timeout', type=float, default=60.0)
     p.add_argument('--budget', type=float, default=15.0, help='broadcast: measured seconds at most (default 15)')
@@ -524,6 +536,7 @@ def main(opts: argparse.Namespace) -> None:
         path = opts.out_dir / RESULTS_NAME
         path.write_text(json.dumps(report, indent=2, default=str) + '\n')
         print(f'saved {path}')
+        plot(path)
         return
     import scaling_doc
 
@@ -532,6 +545,13 @@ def main(opts: argparse.Namespace) -> None:
     print(f'wrote {opts.doc}')
     scaling_doc.update_readme(opts.readme, markdown_tables(report), report)
     print(f'updated {opts.readme} (between its scaling markers)')
+
+
+def plot(path: Path) -> None:
+    done = subprocess.run([str(bench._venv_python(bench.LOAD_VENV)), str(bench.PLOT), str(path),
+                           str(path.with_suffix('.png'))], capture_output=True, text=True, timeout=120)
+    print(f'plot failed: {done.stderr.strip().splitlines()[-1:]}' if done.returncode else
+          f'saved {path.with_suffix(".png")}')
 
 
 def fit(points: list[tuple[float, float]]) -> tuple[float, float]:
@@ -544,7 +564,3 @@ def fit(points: list[tuple[float, float]]) -> tuple[float, float]:
     sxx = sum((x - mx) ** 2 for x, _ in points)
     b = sum((x - mx) * (y - my) for x, y in points) / sxx if sxx else 0.0
     return my - b * mx, b
-
-
-def ceil(value: float) -> int:
-    return math.ceil(value - 1e-9)

@@ -7,13 +7,13 @@ replicas) and each worker count (1, 2, 4 by default) it starts one Redis, one
 1. idle: what Redis does with no load (heartbeats, blocked reads), to subtract;
 2. relay: closed-loop targeted sends in a ring over the N workers (sender on one
    worker, receiver on the next; with one worker both ends share it, and the
-   send never reaches Redis);
+   send never reaches Redis), with many messages in flight, then with one per
+   worker (which the bus's writer cannot batch);
 3. broadcast to each group size: joins, rounds of one group send, presence
    queries (``group_members``), leaves.
 
-Around every window it reads ``INFO commandstats``, ``INFO stats`` and ``INFO
-memory`` of every master, and the CPU time of every ``redis-server`` and of the
-workers, so each figure comes out per message: Redis commands (by command),
+Around every window it reads ``INFO all`` of every Redis node and the workers'
+CPU time, so each figure comes out per message: Redis commands (by command),
 Redis CPU, bytes on Redis's sockets, workers' CPU. Then, per backend, 20,000
 idle connections over 4 workers for the memory per connection.
 
@@ -496,7 +496,7 @@ def text_tables(report: dict) -> str:
 
 def add_parsers(sub) -> None:
     p = sub.add_parser('scaling', help='issue 17: relay, broadcast and memory against 1/2/4 workers, '
-                                       'one Redis and a 3-master cluster, in one run (~15 min)')
+                                       'one Redis and a 3-master cluster, in one run (~10 min)')
     p.add_argument('--out-dir', type=Path, default=bench.RESULTS_DIR)
     p.add_argument('--keep-logs', action='store_true', help="keep each server's scratch dir with its log")
     p.add_argument('--max-wait-idle', type=float, default=60.0,

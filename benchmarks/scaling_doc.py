@@ -133,7 +133,7 @@ def page(report: dict) -> str:
     plan = _million(r, add)
     out[brief_at] = _brief(r, plan)
     add('## Regenerating this page\n')
-    add('```sh\npython3 benchmarks/run.py scaling        # about 15 minutes; writes benchmarks/results/scaling.json\n'
+    add('```sh\npython3 benchmarks/run.py scaling        # about 10 minutes; writes benchmarks/results/scaling.json\n'
         'python3 benchmarks/run.py scaling-doc    # this page and the README table, from that file\n```\n')
     return '\n'.join(out)
 
@@ -246,28 +246,37 @@ def _flat_or_not(r: Results, add) -> None:
         'writes the frame to them itself. The members only cost the workers\' CPU, per delivery.\n')
 
 
-def _capacity(r: Results, backend: str) -> dict | None:
-    """Per-unit capacities from the largest worker count measured (the costliest per message here)."""
+def _capacity(r: Results, backend: str, key: str = 'relay_lone') -> dict | None:
+    """Per-unit costs at the largest worker count measured (the costliest per message here).
+
+    ``key`` picks the relay: ``relay_lone`` (one message in flight per worker, which the bus
+    cannot batch: the upper bound) or ``relay`` (many in flight, batched: the lower bound).
+    """
     w = max(r.workers)
-    lone = r.relay(backend, w, 'relay_lone') or r.relay(backend, w)
-    cast = r.cast(backend, w, scaling_sizes(r)[0])
+    lone = r.relay(backend, w, key)
+    cast = r.cast(backend, w, GROUP_SIZE) or r.cast(backend, w, scaling_sizes(r)[0])
     if not lone or not cast:
         return None
     return {
         'workers': w,
+        'in_flight': lone.get('in_flight'),
         'msg_worker_s': lone['workers_cpu_s_per_msg'],
         'msg_redis_s': lone['redis'].get('redis_cpu_s') or None,
-        'msg_bytes': scaling.redis_bytes(lone['redis']),
-        'msg_commands': lone['redis'].get('commands_total'),
+        'msg': lone['redis'],
         'delivery_worker_s': cast['workers_cpu_s_per_delivery'],
+        'cast': cast,
         'size': cast['receivers'],
     }
+
+
+BOUNDS = (('relay_lone', 'one message in flight per worker (unbatched: upper bound)'),
+          ('relay', 'many in flight (batched: lower bound)'))
 
 
 def _bottleneck(r: Results, add) -> None:
     add('## Where the bottleneck moves\n')
     add('Redis runs commands on one core per master; the workers are one process per core. From the '
-        'one-in-flight relay and the group send at the largest worker count measured:\n')
+        'relays and the group send at the largest worker count measured:\n')
     add('| | Redis | per worker core (at 100%) | per Redis master core (at 100%) '
         '| worker cores one master keeps up with |')
     add('| --- | --- | --- | --- | --- |')
@@ -276,10 +285,15 @@ def _bottleneck(r: Results, add) -> None:
         if cap is None:
             continue
         name = scaling.BACKEND_NAMES[backend]
-        per_worker = 1 / cap['msg_worker_s'] if cap['msg_worker_s'] else None
-        per_redis = 1 / cap['msg_redis_s'] if cap['msg_redis_s'] else None
-        add(f'| targeted messages/s to another worker | {name} | {_n(per_worker)} | {_n(per_redis)} '
-            f'| {_n(per_redis / per_worker if per_redis and per_worker else None, 1)} |')
+        for key, _ in BOUNDS:
+            bound = _capacity(r, backend, key)
+            if bound is None:
+                continue
+            per_worker = 1 / bound['msg_worker_s'] if bound['msg_worker_s'] else None
+            per_redis = 1 / bound['msg_redis_s'] if bound['msg_redis_s'] else None
+            add(f'| targeted messages/s to another worker, {bound["in_flight"]} in flight | {name} '
+                f'| {_n(per_worker)} | {_n(per_redis)} '
+                f'| {_n(per_redis / per_worker if per_redis and per_worker else None, 1)} |')
         fit_cpu = r.cast_fit(backend, cap['size'], lambda c: c['redis'].get('redis_cpu_s'))
         for span in (cap['workers'], 16, 64):
             if not fit_cpu:
@@ -308,26 +322,44 @@ def _million(r: Results, add) -> dict:
     add(f'## A worked example: {CONNECTIONS:,} connections\n')
     memory = {k: m for k, m in r.report.get('memory', {}).items() if 'error' not in m}
     backend = 'redis' if 'redis' in r.backends else (r.backends[0] if r.backends else None)
-    cap = _capacity(r, backend) if backend else None
-    if not memory or cap is None:
+    if not memory or backend is None or _capacity(r, backend) is None:
         add('This run lacks the memory or relay figures the example needs.\n')
         return {}
-    kib = max(m['kib_per_connection'] for m in memory.values())
-    targeted = CONNECTIONS / TARGETED_EVERY_S
-    groups = CONNECTIONS / GROUP_SIZE
-    group_sends = groups / GROUP_SEND_EVERY_S
-    deliveries = group_sends * GROUP_SIZE
-    joins = CONNECTIONS / REJOIN_S
+    load = {
+        'kib': max(m['kib_per_connection'] for m in memory.values()),
+        'targeted': CONNECTIONS / TARGETED_EVERY_S,
+        'group_sends': CONNECTIONS / GROUP_SIZE / GROUP_SEND_EVERY_S,
+        'joins': CONNECTIONS / REJOIN_S,
+    }
+    load['deliveries'] = load['group_sends'] * GROUP_SIZE
     add('Assumptions (change them in `benchmarks/scaling_doc.py` and regenerate):\n')
     add(f'- machines of {MACHINE_CORES} cores as fast as the measured one and {MACHINE_GIB} GiB; one worker per '
         f'core; workers and Redis planned at {CPU_BUDGET:.0%} of a core, connections at {MEMORY_BUDGET:.0%} '
         'of the memory;')
     add(f'- each connection gets one targeted message every {TARGETED_EVERY_S} s from a connection on another '
-        f'worker: {targeted:,.0f} messages/s;')
+        f'worker: {load["targeted"]:,.0f} messages/s;')
     add(f'- each connection is in one group of {GROUP_SIZE:,}; each group gets one message every '
-        f'{GROUP_SEND_EVERY_S} s: {group_sends:,.0f} group sends/s, {deliveries:,.0f} deliveries/s;')
+        f'{GROUP_SEND_EVERY_S} s: {load["group_sends"]:,.0f} group sends/s, {load["deliveries"]:,.0f} deliveries/s;')
     add(f'- after a deploy every connection reconnects and joins its group again within {REJOIN_S} s: '
-        f'{joins:,.0f} joins/s (and as many leaves before).\n')
+        f'{load["joins"]:,.0f} joins/s (and as many leaves before).\n')
+    add('How many targeted messages share a Redis round trip depends on the traffic: each worker\'s writer '
+        'batches what is queued for one target worker. The plan is made twice, with the costs per message '
+        'measured with one message in flight per worker (nothing to batch) and with many in flight; a real '
+        'deployment lies between.\n')
+    plans = {}
+    for key, title in BOUNDS:
+        if _capacity(r, backend, key) is not None:
+            add(f'### Costs of {title}\n')
+            plans[key] = _plan(r, add, backend, key, load)
+    _shard(add)
+    plan = plans.get('relay_lone') or next(iter(plans.values()))
+    plan['bounds'] = plans
+    return plan
+
+
+def _plan(r: Results, add, backend: str, key: str, load: dict) -> dict:
+    cap = _capacity(r, backend, key)
+    kib, targeted, deliveries = load['kib'], load['targeted'], load['deliveries']
     memory_gib = CONNECTIONS * kib / 2**20
     per_machine_mem = MACHINE_GIB * MEMORY_BUDGET / (kib / 2**20)
     worker_cores = (targeted * cap['msg_worker_s'] + deliveries * cap['delivery_worker_s']) / CPU_BUDGET
@@ -335,87 +367,88 @@ def _million(r: Results, add) -> dict:
     machines_cpu = math.ceil(worker_cores / MACHINE_CORES)
     machines = max(machines_mem, machines_cpu, 1)
     workers = machines * MACHINE_CORES
-    add('**Workers.** ')
-    add(f'Memory: {kib:.1f} KiB per idle connection (the higher of the two memory rows) x {CONNECTIONS:,} = '
-        f'{memory_gib:.1f} GiB; a machine holds {per_machine_mem:,.0f} connections at {MEMORY_BUDGET:.0%} of '
-        f'{MACHINE_GIB} GiB, so memory needs {machines_mem} machine(s). CPU: {targeted:,.0f} messages/s x '
-        f'{_us(cap["msg_worker_s"])} + {deliveries:,.0f} deliveries/s x {_us(cap["delivery_worker_s"])} '
-        f'(the workers\' CPU per message and per delivery at {cap["workers"]} workers sharing one core, the '
-        'costliest measured) = '
+    add(f'**Workers.** Memory: {kib:.1f} KiB per idle connection (the higher of the two memory rows) x '
+        f'{CONNECTIONS:,} = {memory_gib:.1f} GiB; a machine holds {per_machine_mem:,.0f} connections at '
+        f'{MEMORY_BUDGET:.0%} of {MACHINE_GIB} GiB, so memory needs {machines_mem} machine(s). CPU: '
+        f'{targeted:,.0f} messages/s x {_us(cap["msg_worker_s"])} + {deliveries:,.0f} deliveries/s x '
+        f'{_us(cap["delivery_worker_s"])} (the workers\' CPU per message of the relay with {cap["in_flight"]} in '
+        f'flight, and per delivery, at {cap["workers"]} workers sharing one core) = '
         f'{worker_cores * CPU_BUDGET:,.1f} cores busy, {worker_cores:,.1f} at {CPU_BUDGET:.0%}: '
         f'{machines_cpu} machine(s). So **{machines} machines, {workers} workers, '
         f'{CONNECTIONS / workers:,.0f} connections per worker**; the '
         f'{"CPU" if machines_cpu >= machines_mem else "memory"} decides.\n')
     span = workers * (1 - (1 - 1 / workers) ** GROUP_SIZE)
     add(f'A group of {GROUP_SIZE:,} members placed at random over {workers} workers has members on '
-        f'{span:,.1f} of them on average: the group send\'s Redis cost is taken at that many workers.\n')
+        f'{span:,.1f} of them on average: the group send\'s Redis cost is taken at that many workers '
+        f'(extrapolated along the fit over {", ".join(map(str, r.workers))} workers).\n')
     add('| per second | Redis | operations | Redis CPU (cores) | bytes through Redis |')
     add('| --- | --- | --- | --- | --- |')
-    totals = {}
+    plan = {'machines': machines, 'workers': workers, 'kib': kib, 'masters': {}, 'in_flight': cap['in_flight'],
+            'decides': 'CPU' if machines_cpu >= machines_mem else 'memory'}
+    capacities = []
     for name in r.backends:
-        lone = r.relay(name, max(r.workers), 'relay_lone') or r.relay(name, max(r.workers))
-        cast = r.cast(name, max(r.workers), GROUP_SIZE) or r.cast(name, max(r.workers), scaling_sizes(r)[0])
-        fit_cmd = r.cast_fit(name, cast['receivers'], lambda c: c['redis'].get('commands_total')) if cast else None
-        fit_cpu = r.cast_fit(name, cast['receivers'], lambda c: c['redis'].get('redis_cpu_s')) if cast else None
-        fit_bytes = r.cast_fit(name, cast['receivers'], lambda c: scaling.redis_bytes(c['redis'])) if cast else None
-        if not (lone and fit_cmd and fit_cpu and fit_bytes):
+        bound = _capacity(r, name, key)
+        fits = [r.cast_fit(name, bound['size'], pick) if bound else None for pick in (
+            lambda c: c['redis'].get('commands_total'), lambda c: c['redis'].get('redis_cpu_s'),
+            lambda c: scaling.redis_bytes(c['redis']))]
+        if not bound or not all(fits):
             continue
-        join = cast['join']
-        leave = cast['leave']
-        idle = sum(r.idle_per_worker(name).values())
+        per_send = [a + b * (span - 1) for a, b in fits]
+        msg, join, leave = bound['msg'], bound['cast']['join'], bound['cast']['leave']
         rows = [
-            (f'{targeted:,.0f} targeted messages', targeted * lone['redis'].get('commands_total', 0),
-             targeted * (lone['redis'].get('redis_cpu_s') or 0), targeted * scaling.redis_bytes(lone['redis'])),
-            (f'{group_sends:,.0f} group sends over {span:,.0f} workers',
-             group_sends * (fit_cmd[0] + fit_cmd[1] * (span - 1)), group_sends * (fit_cpu[0] + fit_cpu[1] * (span - 1)),
-             group_sends * (fit_bytes[0] + fit_bytes[1] * (span - 1))),
-            (f'{joins:,.0f} joins + leaves after a deploy',
-             joins * (join.get('commands_total', 0) + leave.get('commands_total', 0)),
-             joins * ((join.get('redis_cpu_s') or 0) + (leave.get('redis_cpu_s') or 0)),
-             joins * (scaling.redis_bytes(join) + scaling.redis_bytes(leave))),
-            (f'heartbeats of {workers} workers', workers * idle, None, None),
+            (f'{targeted:,.0f} targeted messages', targeted * msg.get('commands_total', 0),
+             targeted * (msg.get('redis_cpu_s') or 0), targeted * scaling.redis_bytes(msg)),
+            (f'{load["group_sends"]:,.0f} group sends to {bound["size"]:,} over {span:,.0f} workers',
+             *(load['group_sends'] * x for x in per_send)),
+            (f'{load["joins"]:,.0f} joins + leaves after a deploy',
+             load['joins'] * (join.get('commands_total', 0) + leave.get('commands_total', 0)),
+             load['joins'] * ((join.get('redis_cpu_s') or 0) + (leave.get('redis_cpu_s') or 0)),
+             load['joins'] * (scaling.redis_bytes(join) + scaling.redis_bytes(leave))),
+            (f'heartbeats of {workers} workers', workers * sum(r.idle_per_worker(name).values()), None, None),
         ]
         label = scaling.BACKEND_NAMES[name]
         for title, ops, cpu, size in rows:
             add(f'| {title} | {label} | {_n(ops)} | {_n(cpu, 2)} | {_n(size)} |')
-        steady = rows[0][2] + rows[1][2]
-        totals[name] = (steady, steady + rows[2][2], rows[0][3] + rows[1][3])
-    add('')
-    plan = {'machines': machines, 'workers': workers, 'kib': kib, 'masters': {},
-            'decides': 'CPU' if machines_cpu >= machines_mem else 'memory'}
-    for name, (steady, storm, size) in totals.items():
+        steady, storm = rows[0][2] + rows[1][2], rows[0][2] + rows[1][2] + rows[2][2]
         plan['masters'][name] = (_masters(steady), steady, storm)
-        label = scaling.BACKEND_NAMES[name]
-        add(f'- At the costs measured on {label}: the steady load needs {steady:.2f} Redis cores, '
-            f'{_masters(steady)} master(s) at {CPU_BUDGET:.0%}; '
-            f'with the rejoin storm on top, {storm:.2f} cores; {size * 8 / 1e9:.2f} Gbit/s through Redis.')
+        capacities.append(
+            f'- At the costs measured on {label}: the steady load needs {steady:.2f} Redis cores, '
+            f'{_masters(steady)} master(s) at {CPU_BUDGET:.0%}; with the rejoin storm on top, {storm:.2f} cores; '
+            f'{(rows[0][3] + rows[1][3]) * 8 / 1e9:.2f} Gbit/s through Redis. One master at {CPU_BUDGET:.0%} of '
+            f'its core carries {CPU_BUDGET / msg["redis_cpu_s"]:,.0f} targeted messages/s, or '
+            f'{CPU_BUDGET / per_send[1]:,.0f} group sends/s to {bound["size"]:,} members over {span:,.0f} workers, '
+            'or a mix in proportion.' if msg.get('redis_cpu_s') and per_send[1] > 0 else
+            f'- At the costs measured on {label}: {steady:.2f} Redis cores for the steady load.')
     add('')
-    for name in r.backends:
-        lone = r.relay(name, max(r.workers), 'relay_lone') or r.relay(name, max(r.workers))
-        cast = r.cast(name, max(r.workers), GROUP_SIZE) or r.cast(name, max(r.workers), scaling_sizes(r)[0])
-        fit_cpu = r.cast_fit(name, cast['receivers'], lambda c: c['redis'].get('redis_cpu_s')) if cast else None
-        if lone and lone['redis'].get('redis_cpu_s') and fit_cpu:
-            per_send = fit_cpu[0] + fit_cpu[1] * (span - 1)
-            add(f'- One master of {scaling.BACKEND_NAMES[name]} at {CPU_BUDGET:.0%} of its core: '
-                f'{CPU_BUDGET / lone["redis"]["redis_cpu_s"]:,.0f} targeted messages/s, or '
-                f'{CPU_BUDGET / per_send:,.0f} group sends/s to {cast["receivers"]:,} members over {span:,.0f} '
-                'workers, or any mix in proportion.')
+    for line in capacities:
+        add(line)
     add('')
+    return plan
+
+
+def _shard(add) -> None:
     add('**When to shard.** One master gives one core. Shard (a Redis Cluster, `REDIS = {..., \'cluster\': True}`) '
-        f'once the Redis cores above pass {CPU_BUDGET:.0%} of one: from the table of the previous section, '
-        'at the targeted messages/s per Redis core, or at the group sends/s per Redis core for the number of '
-        'workers a group spans. A cluster spreads the workers\' streams over its masters by hash slot, so '
+        f'once the Redis cores above pass {CPU_BUDGET:.0%} of one, i.e. past the targeted messages/s or group '
+        'sends/s per master given above. A cluster spreads the workers\' streams over its masters by hash slot, so '
         'targeted sends and the per-worker copies of group sends spread too; one group\'s workers hash and '
         'members set stay on one master, so a single very busy group is bounded by one master. On this '
         'machine the cluster\'s three masters share one core with the workers, so its rows show what a '
         'cluster costs per message (one more round trip per group send, `EVALSHA` per worker), not its '
         'capacity.\n')
-    return plan
 
 
 def _masters(cores: float) -> int:
     # from the figure as printed, so 1.40 cores at 70% reads as 2 masters, not 3
     return max(1, math.ceil(round(cores, 2) / CPU_BUDGET - 1e-9))
+
+
+def _batched(r: Results, backend: str, lo: int, hi: int) -> str:
+    a, b = r.relay(backend, lo), r.relay(backend, hi)
+    if not (a and b):
+        return ''
+    return (f' Batched ({a["in_flight"]} in flight): {a["redis"].get("commands_total", 0):.2f} commands and '
+            f'{_us(a["redis"].get("redis_cpu_s"))} with {lo} workers, {b["redis"].get("commands_total", 0):.2f} and '
+            f'{_us(b["redis"].get("redis_cpu_s"))} with {hi}.')
 
 
 def _brief(r: Results, plan: dict) -> str:
@@ -432,8 +465,7 @@ def _brief(r: Results, plan: dict) -> str:
                          f'worker, one message in flight per worker ({name}): '
                          f'{a["redis"].get("commands_total", 0):.2f} commands and {_us(a["redis"].get("redis_cpu_s"))} '
                          f'of Redis CPU per message with {lo} workers, {b["redis"].get("commands_total", 0):.2f} and '
-                         f'{_us(b["redis"].get("redis_cpu_s"))} with {hi}. Batched (48 in flight) it falls to the '
-                         'batched rows\' figures below.')
+                         f'{_us(b["redis"].get("redis_cpu_s"))} with {hi}.' + _batched(r, backend, lo, hi))
         size = scaling_sizes(r)[0]
         commands = r.cast_fit(backend, size, lambda c: c['redis'].get('commands_total'))
         cpu = r.cast_fit(backend, size, lambda c: c['redis'].get('redis_cpu_s'))
@@ -450,9 +482,16 @@ def _brief(r: Results, plan: dict) -> str:
         lines.append(f'- **Memory**: {plan["kib"]:.1f} KiB per idle connection at '
                      f'{r.report["options"]["memory_connections"]:,} connections over '
                      f'{r.report["options"]["memory_workers"]} workers.')
-        lines.append(f'- **{CONNECTIONS:,} connections** with the workload of the worked example: {plan["machines"]} '
+        lines.append(f'- **{CONNECTIONS:,} connections** with the workload of the worked example, at the costs of '
+                     f'{plan["in_flight"]} message(s) in flight per worker (unbatched): {plan["machines"]} '
                      f'machines of {MACHINE_CORES} cores ({plan["workers"]} workers; the {plan["decides"]} '
                      f'decides), Redis: {masters}.')
+        batched = plan['bounds'].get('relay')
+        if batched and batched is not plan:
+            best = '; '.join(f'{scaling.BACKEND_NAMES[k]}: {steady:.2f} Redis cores, {n} master(s)'
+                             for k, (n, steady, _) in batched['masters'].items())
+            lines.append(f'  At the batched costs ({batched["in_flight"]} in flight): {batched["machines"]} machines '
+                         f'({batched["workers"]} workers), {best}.')
     return '\n'.join(lines) + '\n'
 
 
@@ -462,7 +501,7 @@ def update_readme(path: Path, tables: str, report: dict) -> None:
     machine = report['machine']
     note = f' {report["note"].rstrip(".")}.' if report.get('note') else ''
     block = (f'{README_BEGIN}\n\nMeasured {machine["date"]} by `python3 benchmarks/run.py scaling`.{note} '
-             f'details and what they mean for 1 million connections: [scaling](docs/scaling.md).\n\n'
+             f'Details, and what they mean for 1 million connections: [scaling](docs/scaling.md).\n\n'
              f'{tables}\n\n{README_END}')
     pattern = re.compile(re.escape(README_BEGIN.split(' (')[0]) + r'.*?' + re.escape(README_END), re.S)
     if pattern.search(text):

@@ -470,19 +470,24 @@ async def scenario_echo_relay(args) -> dict:
 
 
 async def open_across_workers(args) -> tuple[list[Conn], list[Conn], list[str], dict]:
-    """Pairs whose sender and receiver live on different server workers.
+    """Pairs whose sender and receiver live on different server workers, in a ring over ``args.workers``.
 
     Each connection's first frame is ``<worker pid> <connection id>``.  The
     kernel decides which worker accepts a connection, so connections are opened
-    in batches until two workers hold ``pairs`` each (at most ``max_connections``).
-    Half the pairs send from the first worker to the second, half the other way;
-    connections not needed are closed before the measurement.
+    in batches until ``args.workers`` workers hold enough each (at most
+    ``max_connections``).  Pair i sends from the i-th of those workers (modulo
+    their count) to the next one, so every worker sends and receives; with one
+    worker both ends live on it.  Connections not needed are closed before the
+    measurement.
     """
+    ring = args.workers
     by_worker: dict[str, list[tuple[Conn, str]]] = {}
     opened: list[Conn] = []
+    # each worker is the sender of ceil(pairs / ring) pairs and the receiver of as many
+    needed = 2 * -(-args.pairs // ring)
 
     def busiest() -> list[str]:
-        return sorted(by_worker, key=lambda w: len(by_worker[w]), reverse=True)[:2]
+        return sorted(by_worker, key=lambda w: len(by_worker[w]), reverse=True)[:ring]
 
     while True:
         batch = await open_many(args.url, args.pairs, args.concurrency)
@@ -493,20 +498,20 @@ async def open_across_workers(args) -> tuple[list[Conn], list[Conn], list[str], 
                 raise RuntimeError(f'first frame {raw[:60]!r} is not "<worker> <connection id>"')
             by_worker.setdefault(worker, []).append((conn, connection_id))
         top = busiest()
-        if len(top) == 2 and all(len(by_worker[w]) >= args.pairs for w in top):
+        if len(top) == ring and all(len(by_worker[w]) >= needed for w in top):
             break
         if len(opened) >= args.max_connections:
             counts = {w: len(c) for w, c in by_worker.items()}
             raise RuntimeError(
                 f'{len(opened)} connections opened, per worker {counts}: '
-                f'not {args.pairs} on each of two workers'
+                f'not {needed} on each of {ring} worker(s)'
             )
-    first, second = (by_worker[w] for w in busiest())
+    workers = busiest()
+    spare = {w: iter(by_worker[w]) for w in workers}
     senders, receivers, ids, used = [], [], [], set()
     for i in range(args.pairs):
-        (sender, _), (receiver, receiver_id) = (
-            (first[i], second[i]) if i % 2 == 0 else (second[i], first[i])
-        )
+        sender, _ = next(spare[workers[i % ring]])
+        receiver, receiver_id = next(spare[workers[(i + 1) % ring]])
         senders.append(sender)
         receivers.append(receiver)
         ids.append(receiver_id)
@@ -515,7 +520,7 @@ async def open_across_workers(args) -> tuple[list[Conn], list[Conn], list[str], 
     layout = {
         'connections_opened': len(opened),
         'per_worker_opened': {w: len(c) for w, c in by_worker.items()},
-        'pair_workers': busiest(),
+        'pair_workers': workers,
     }
     return senders, receivers, ids, layout
 
@@ -526,16 +531,25 @@ async def scenario_relay_workers(args) -> dict:
     payloads = [json.dumps({'to': to, 'data': body}).encode() for to in ids]
     result = await closed_loop(senders, receivers, payloads, args.warmup, args.duration)
     await close_all([*senders, *receivers])
-    return {'pairs': args.pairs, 'size': args.size, 'cross_worker': True, **layout, **result}
+    return {'pairs': args.pairs, 'size': args.size, 'cross_worker': args.workers > 1, **layout, **result}
 
 
 async def scenario_broadcast(args) -> dict:
     listen_url = args.url.rstrip('/') + '/ws/listen'
     shout_url = args.url.rstrip('/') + '/ws/shout'
+    if args.pauses:
+        await pause('joining')
     listeners = await open_many(listen_url, args.receivers, args.concurrency)
     readies = await first_messages(listeners)
-    if any(r != b'ready' for r in readies):
+    if any(not r.startswith(b'ready') for r in readies):
         raise RuntimeError('a receiver did not get "ready" first')
+    if args.pauses:
+        await pause('joined')
+    # 'ready <worker pid>' (apps/panther_scaling.py) tells how the kernel spread the receivers
+    per_worker: dict[str, int] = {}
+    for ready in readies:
+        worker = ready[6:].decode() or '?'
+        per_worker[worker] = per_worker.get(worker, 0) + 1
     shouter = await open_one(shout_url)
 
     expected = b''
@@ -559,6 +573,8 @@ async def scenario_broadcast(args) -> dict:
     budget_ends = None
     for number in range(args.warmup_rounds + args.rounds):
         if number == args.warmup_rounds:
+            if args.pauses:  # unlike start/end, a pause is answered before the first measured send
+                await pause('rounds-start')
             emit('start')
             cpu = CpuWindow()
             budget_ends = time.monotonic() + args.budget
@@ -590,9 +606,18 @@ async def scenario_broadcast(args) -> dict:
         await asyncio.sleep(args.gap)
     window = cpu.stop() if cpu else None
     emit('end')
-    await close_all([*listeners, shouter])
+    if args.pauses and cpu:
+        await pause('rounds-end')
+    presence = await presence_queries(shouter, args.presence_queries) if args.presence_queries and not error else None
+    await close_all([shouter])
+    await close_all(listeners)
+    if args.pauses:
+        await asyncio.sleep(1)  # the leaves reach Redis after the close frames
+        await pause('left')
     result = {
         'receivers': len(listeners),
+        'receivers_per_worker': per_worker,
+        'presence': presence,
         'rounds_done': len(rounds),
         'round_complete': latency_summary(complete_ns),
         'rounds': rounds,
@@ -604,6 +629,27 @@ async def scenario_broadcast(args) -> dict:
     if error:
         result['error'] = error
     return result
+
+
+async def presence_queries(shouter: Conn, count: int) -> dict:
+    """``count`` presence queries, one after the other: the app answers ``members?`` with the group's size."""
+    answered: asyncio.Future[bytes] | None = None
+
+    def on_message(_conn: Conn, payload: bytes) -> None:
+        if answered is not None and not answered.done():
+            answered.set_result(payload)
+
+    shouter.on_message = on_message
+    samples, sizes = [], set()
+    await pause('presence-start')
+    for _ in range(count):
+        answered = asyncio.get_running_loop().create_future()
+        started = time.perf_counter_ns()
+        shouter.send_text(b'members?')
+        sizes.add(int(await asyncio.wait_for(answered, CONNECT_TIMEOUT)))
+        samples.append(time.perf_counter_ns() - started)
+    await pause('presence-end')
+    return {'queries': count, 'members_seen': sorted(sizes), 'latency': latency_summary(samples)}
 
 
 async def scenario_idle(args) -> dict:
@@ -701,6 +747,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         '--max-connections', type=int, default=500, help='relay-workers: give up after this many'
     )
     parser.add_argument('--receivers', type=int, default=1000)
+    parser.add_argument('--workers', type=int, default=2,
+                        help='relay-workers: pairs form a ring over this many workers (1: same worker)')
+    parser.add_argument('--pauses', action='store_true',
+                        help='broadcast: pause before and after the receivers join, around the measured rounds, '
+                             'and after the receivers left')
+    parser.add_argument('--presence-queries', type=int, default=0,
+                        help='broadcast: then ask the shout endpoint for the group size this many times')
     parser.add_argument('--size', type=int, default=32, help='message size in bytes')
     parser.add_argument('--warmup', type=float, default=2.0)
     parser.add_argument('--duration', type=float, default=10.0)

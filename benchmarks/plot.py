@@ -179,12 +179,59 @@ def draw_targets(report: dict, out: Path) -> None:
     fig.savefig(out, dpi=110)
 
 
+def _scaling_series(report: dict, backend: str, pick) -> tuple[list[int], list[float]]:
+    points = [(e['workers'], pick(e)) for e in report['combinations'] if e.get('backend') == backend]
+    points = [(w, v) for w, v in points if v is not None]
+    return [w for w, _ in points], [v for _, v in points]
+
+
+def _scaling_value(entry: dict, path: tuple[str, ...], scale: float = 1.0) -> float | None:
+    for key in path:
+        entry = (entry or {}).get(key)
+    return entry * scale if isinstance(entry, int | float) else None
+
+
+def draw_scaling(report: dict, out: Path) -> None:
+    """``scaling``: Redis commands, Redis CPU and workers' CPU per message against the worker count."""
+    kinds = [('targeted, 1 in flight/worker', ('relay_lone',), 'workers_cpu_s_per_msg')]
+    kinds.append(('targeted, batched', ('relay',), 'workers_cpu_s_per_msg'))
+    for size in report['options']['receivers']:
+        kinds.append((f'group send to {size:,}', ('broadcast', str(size)), 'workers_cpu_s_per_delivery'))
+    panels = [
+        ('Redis commands per message', lambda where: (*where, 'redis', 'commands_total'), 1.0),
+        ('Redis CPU µs per message (masters)', lambda where: (*where, 'redis', 'redis_cpu_s'), 1e6),
+        ('workers\' CPU µs per message (group: per delivery)', None, 1e6),
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(17, 4.8))
+    for ax, (title, path, scale) in zip(axes, panels, strict=True):
+        for index, (label, where, worker_key) in enumerate(kinds):
+            for backend, style in (('redis', '-'), ('cluster', '--')):
+                keys = path(where) if path else (*where, worker_key)
+                pick = lambda e, keys=keys, scale=scale: _scaling_value(e, keys, scale)  # noqa: E731
+                xs, ys = _scaling_series(report, backend, pick)
+                if xs:
+                    ax.plot(xs, ys, style, marker='o', color=f'C{index}',
+                            label=f'{label} ({"one Redis" if backend == "redis" else "cluster"})')
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel('workers')
+        ax.set_xticks(sorted({e['workers'] for e in report['combinations']}))
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    date = report.get('machine', {}).get('date', '')[:10]
+    fig.suptitle(f'scaling: cost per message as workers grow (all server processes on one core) | {date}', fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
 def main() -> None:
     source = Path(sys.argv[1])
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else source.with_suffix('.png')
     report = json.loads(source.read_text())
     if 'targets' in report:
         draw_targets(report, out)
+    elif report.get('scenario') == 'scaling':
+        draw_scaling(report, out)
     else:
         draw(report, out)
 

@@ -16,6 +16,7 @@ import datetime
 import json
 import os
 import platform
+import queue
 import resource
 import shutil
 import signal
@@ -555,76 +556,149 @@ class Server:
         return cpu_seconds(self.pid) + sum(cpu_seconds(pid) for pid in self.extra_pids)
 
 
-def run_loadgen(server: Server, args: list[str], timeout: float) -> dict:
+def run_loadgen(server: Server, args: list[str], timeout: float, *, probe: Probe | None = None) -> dict:
     """Run loadgen.py pinned to LOAD_CPU; answer its events; return its result.
 
     Adds to the result the server's CPU use over the measured window and its
-    RSS at every pause the load generator asks for.
+    RSS at every pause the load generator asks for (and ``probe``'s readings).
     """
-    cmd = ['taskset', '-c', LOAD_CPU, str(_venv_python(LOAD_VENV)), str(LOADGEN), *args]
-    proc = subprocess.Popen(
-        cmd,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=clean_env(),
-        start_new_session=True,
-    )
-    killer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
+    results, shared = run_loadgens(server, [args], timeout, probe=probe)
+    return {**results[0], **shared}
+
+
+#: Called at every start, end and pause of the load: readings the runner wants at those moments.
+Probe = Callable[[], dict]
+
+
+def run_loadgens(
+    server: Server, arg_lists: list[list[str]], timeout: float, *, probe: Probe | None = None
+) -> tuple[list[dict], dict]:
+    """Several load generators at once (one process each, all pinned to LOAD_CPU).
+
+    One process may not hold more connections than the open-files limit allows
+    (20,000 here, and it cannot be raised), so a larger load is split. A pause
+    is answered once every process still running has reached it, so a sample
+    sees all of their connections. The measured window runs from the first
+    ``start`` to the last ``end``. Returns each process's result, and what
+    was measured of the server (``server_cpu``, ``server_memory``,
+    ``background_cpu_percent``, ``probes``).
+    """
+    cmd = ['taskset', '-c', LOAD_CPU, str(_venv_python(LOAD_VENV)), str(LOADGEN)]
+    procs = [
+        subprocess.Popen(
+            [*cmd, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean_env(),
+            start_new_session=True,
+        )
+        for args in arg_lists
+    ]
+
+    def kill_all() -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+
+    killer = threading.Timer(timeout, kill_all)
     killer.start()
-    result: dict = {}
+    lines: queue.Queue[tuple[int, str | None]] = queue.Queue()
+    stderr_lines: list[list[str]] = [[] for _ in procs]
+    threads = []
+    for index, proc in enumerate(procs):
+        threads.append(threading.Thread(target=_read_lines, args=(proc.stdout, index, lines), daemon=True))
+        threads.append(threading.Thread(target=stderr_lines[index].extend, args=(proc.stderr,), daemon=True))
+    for thread in threads:
+        thread.start()
+    results: list[dict] = [{} for _ in procs]
     marks: dict[str, float] = {}
     pauses: dict[str, dict] = {}
-    stderr_lines: list[str] = []
-    drain = threading.Thread(target=lambda: stderr_lines.extend(proc.stderr), daemon=True)
-    drain.start()
+    probes: dict[str, dict] = {}
+    paused: dict[str, set[int]] = {}
+    running, started, ended = set(range(len(procs))), set(), set()
+    load_pids = [proc.pid for proc in procs]
+
+    def mark(event: str) -> None:
+        marks[f'{event}_cpu'] = server.cpu_seconds()
+        marks[f'{event}_load_cpu'] = sum(cpu_seconds(pid) for pid in load_pids)
+        marks[f'{event}_system'] = system_busy_seconds()
+        marks[f'{event}_wall'] = time.perf_counter()
+        if probe is not None:
+            probes[event] = probe()
+
+    def answer_pauses() -> None:
+        for name, waiting in list(paused.items()):
+            if waiting >= running:
+                pauses[name] = {'rss_kib': rss_kib(server.pid), 'tree_rss_kib': tree_rss_kib(server.pid)}
+                if probe is not None:
+                    probes[name] = probe()
+                for index in waiting & running:
+                    procs[index].stdin.write('go\n')
+                    procs[index].stdin.flush()
+                del paused[name]
+
     try:
-        for line in proc.stdout:
+        while running:
+            index, line = lines.get()
+            if line is None:
+                running.discard(index)
+                answer_pauses()  # a process that died must not hold the others at a pause
+                continue
             try:
                 message = json.loads(line)
             except json.JSONDecodeError:
                 continue
             event = message.pop('event', None)
-            if event in ('start', 'end'):
-                marks[f'{event}_cpu'] = server.cpu_seconds()
-                marks[f'{event}_load_cpu'] = cpu_seconds(proc.pid)
-                marks[f'{event}_system'] = system_busy_seconds()
-                marks[f'{event}_wall'] = time.perf_counter()
+            if event == 'start':
+                if not started:
+                    mark('start')
+                started.add(index)
+            elif event == 'end':
+                ended.add(index)
+                if ended >= started:
+                    mark('end')
             elif event == 'pause':
-                pauses[message['name']] = {
-                    'rss_kib': rss_kib(server.pid),
-                    'tree_rss_kib': tree_rss_kib(server.pid),
-                }
-                proc.stdin.write('go\n')
-                proc.stdin.flush()
+                paused.setdefault(message['name'], set()).add(index)
+                answer_pauses()
             elif event == 'result':
-                result = message
-        proc.wait(timeout=30)
+                results[index] = message
+        for proc in procs:
+            proc.wait(timeout=30)
     finally:
         killer.cancel()
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        kill_all()
+        for proc in procs:
             proc.wait()
-        drain.join(timeout=5)
-    if not result:
-        tail = ''.join(stderr_lines[-5:]).strip().replace('\n', ' | ')
-        code = proc.returncode
-        raise RuntimeError(
-            f'load generator gave no result (exit {code}, timeout {timeout}s) {tail}'
-        )
+        for thread in threads:
+            thread.join(timeout=5)
+    for index, result in enumerate(results):
+        if not result:
+            tail = ''.join(stderr_lines[index][-5:]).strip().replace('\n', ' | ')
+            code = procs[index].returncode
+            raise RuntimeError(f'load generator gave no result (exit {code}, timeout {timeout}s) {tail}')
+    shared: dict = {}
     if 'start_cpu' in marks and 'end_cpu' in marks:
         wall = marks['end_wall'] - marks['start_wall']
         cpu = marks['end_cpu'] - marks['start_cpu']
-        result['server_cpu'] = {'wall_s': wall, 'cpu_s': cpu, 'cpu_percent': 100 * cpu / wall}
+        shared['server_cpu'] = {'wall_s': wall, 'cpu_s': cpu, 'cpu_percent': 100 * cpu / wall}
         load = marks['end_load_cpu'] - marks['start_load_cpu']
         system = marks['end_system'] - marks['start_system']
         # whatever else ran on the machine meanwhile (other sessions, the kernel)
-        result['background_cpu_percent'] = max(0.0, 100 * (system - cpu - load) / wall)
+        shared['background_cpu_percent'] = max(0.0, 100 * (system - cpu - load) / wall)
     if pauses:
-        result['server_memory'] = pauses
-    return result
+        shared['server_memory'] = pauses
+    if probes:
+        shared['probes'] = probes
+    return results, shared
+
+
+def _read_lines(stream, index: int, lines: queue.Queue) -> None:
+    for line in stream:
+        lines.put((index, line))
+    lines.put((index, None))
 
 
 def preflight(target: Target, app_module: str) -> str | None:
@@ -1916,10 +1990,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('targets', help="the issue's targets from the saved results (no run)")
     p.add_argument('--out-dir', type=Path, default=RESULTS_DIR)
 
+    _scaling().add_parsers(sub)
+
     p = sub.add_parser('all', help='every scenario with its defaults')
     _common(p)
     p.add_argument('--duration', type=float, default=10.0)
     return parser
+
+
+def _scaling():
+    """benchmarks/scaling.py, which builds on this module (imported late: it imports this one)."""
+    # Run as a script this module is __main__: scaling's `import run` must find it, not load a second copy.
+    sys.modules.setdefault('run', sys.modules[__name__])
+    if str(BENCH_DIR) not in sys.path:
+        sys.path.insert(0, str(BENCH_DIR))
+    import scaling
+
+    return scaling
 
 
 def _defaults_for(scenario: str, base: argparse.Namespace) -> argparse.Namespace:
@@ -1956,6 +2043,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if opts.command == 'targets':
         save_targets(opts.out_dir)
+        return
+    if opts.command in _scaling().COMMANDS:
+        _scaling().main(opts)
         return
     if opts.command != 'all':
         save_report(run_scenario(opts.command, opts), opts.out_dir)

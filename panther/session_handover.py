@@ -10,10 +10,13 @@ When a resume lands on another worker (the *holder*), the holder asks home
 (``R``); home checks the credential, seq, path and user exactly as for a local
 resume, and answers with the welcome (``W``) or a refusal (``N``). From then
 on home writes the session's numbered frames to the holder (``F``/``f``), which
-only relays them to its socket, in order. The holder sends what its handler
-sends to home as ordinary sends (home numbers them), the client's
-acknowledgements (``A``), group joins (``J``), and how the connection ended
-(``D``: home then detaches or ends the session). Home closes a relayed
+only relays them to its socket, in order. The holder runs none of the user's
+code: it relays the client's messages home (``I``/``i``), where the handler
+instance that ran ``connect()`` runs ``resumed()``, ``receive()`` and at the end
+``disconnect()`` one at a time in arrival order (``panther.session_inbox``); its
+sends are numbered there like any other. The holder also sends the client's
+acknowledgements (``A``), group joins of code running on the holder (``J``), and
+how the connection ended (``D``: home then detaches or ends the session). Home closes a relayed
 connection with ``X``, hands it to a newer connection with ``Y``, and asks now
 and then whether the holder still carries it (``P``, answered ``Q``): a holder
 silent twice (killed) is taken for gone and the session detached. Every attachment has a *lease* number, so a late
@@ -21,10 +24,13 @@ message about an earlier connection of the session is ignored.
 
 What survives what: the holder may die (the client resumes again, anywhere);
 home must live. Without Redis, home dying ends its sessions (as it ends its
-plain connections); see docs/sessions.md.
+plain connections); see docs/sessions.md. Messages the client sent that had not
+reached home, or that home had not handled yet, when home died are lost: what a
+client sends is delivered at most once (docs/protocol.md).
 
 Envelopes start with ``R`` (``panther.envelope.SESSION``), then the kind, then
-JSON, except the frames (``F``/``f`` + id + lease as 8 bytes + the payload).
+JSON, except the frames (``F``/``f`` from home, ``I``/``i`` to home; text and
+bytes): id + lease as 8 bytes + the payload.
 """
 
 from __future__ import annotations
@@ -38,8 +44,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from panther.envelope import SESSION
-from panther.outbox import OPEN
+from panther.session_inbox import SessionInbox
 from panther.sessions import EXPIRED, UNAVAILABLE, Session, identity
+from panther.websocket_state import WebsocketState
+
+OPEN, CLOSED = WebsocketState.OPEN, WebsocketState.CLOSED
 
 if TYPE_CHECKING:
     from panther.runtime import Runtime
@@ -57,11 +66,19 @@ def _json(kind: bytes, body: dict[str, Any]) -> bytes:
     return SESSION + kind + orjson.dumps(body)
 
 
-def _frame(connection_id: str, lease: int, payload: str | bytes) -> bytes:
+def _frame(connection_id: str, lease: int, payload: str | bytes, kinds: bytes = b'Ff') -> bytes:
+    """A payload for one attachment of a session; ``kinds``: the kind for text, then for bytes."""
     head = connection_id.encode() + lease.to_bytes(8, 'big')
     if type(payload) is str:
-        return SESSION + b'F' + head + payload.encode()  # type: ignore[union-attr]
-    return SESSION + b'f' + head + payload  # type: ignore[operator]
+        return SESSION + kinds[:1] + head + payload.encode()  # type: ignore[union-attr]
+    return SESSION + kinds[1:] + head + payload  # type: ignore[operator]
+
+
+def _unframe(raw: bytes) -> tuple[str, int, str | bytes]:
+    """``(connection id, lease, payload)`` of a frame built by :func:`_frame`."""
+    body = raw[10 + _ID:]
+    payload = body.decode() if raw[1:2].isupper() else bytes(body)
+    return raw[2:2 + _ID].decode(), int.from_bytes(raw[2 + _ID:10 + _ID], 'big'), payload
 
 
 class _Sender:
@@ -94,13 +111,18 @@ class _Sender:
 
 
 class RemoteHolder:
-    """At home: the session's connection is on another worker (what ``Session.outbox`` points to)."""
+    """At home: the session's connection is on another worker.
 
-    state = OPEN
+    ``Session.outbox`` points to it, and so does the session's handler (its
+    ``self.send``/``self.close`` act on the connection on the other worker).
+    """
+
+    offers_session = True
 
     def __init__(self, handover: Handover, session: Session, worker_id: str, lease: int) -> None:
         self.handover = handover
         self.session = session
+        self.connection_id = session.connection_id
         self.worker_id = worker_id
         self.lease = lease
         # The holder may die without a word (SIGKILL): it is asked now and then whether it still
@@ -129,6 +151,24 @@ class RemoteHolder:
 
     def _put(self, raw: bytes) -> None:
         self.handover.sender(self.worker_id).put(raw)
+
+    # -- what the session's handler calls (the surface of an Outbox it uses) ------------
+
+    @property
+    def state(self) -> WebsocketState:
+        session = self.session
+        return OPEN if session.outbox is self and not session.ended else CLOSED
+
+    def write_now(self, payload: str | bytes) -> bool:
+        return False
+
+    async def send(self, payload: str | bytes) -> None:
+        self.session.push(payload)  # numbered and kept here; relayed while this connection carries it
+
+    async def close(self, code: int, reason: str, by_handler: bool = False) -> None:
+        self.session.close_soon(code, reason)  # the holder closes, tells home (D), and the session ends
+
+    # -- what the session calls ----------------------------------------------------
 
     def push_wire(self, payload: str | bytes) -> None:
         self._put(_frame(self.session.connection_id, self.lease, payload))
@@ -196,6 +236,10 @@ class Relay:
 
     def push(self, payload: str | bytes) -> None:
         self.handover.runtime_send_soon(self.connection_id, payload)
+
+    def forward(self, data: str | bytes) -> None:
+        """A message from the client: home's handler instance receives it."""
+        self._put(_frame(self.connection_id, self.lease, data, b'Ii'))
 
     def heard(self, outbox: SessionOutbox) -> None:
         if not self.confirmed and outbox is self.outbox:
@@ -268,12 +312,13 @@ class Handover:
     def deliver(self, raw: bytes) -> None:
         kind = raw[1:2]
         if kind in (b'F', b'f'):
-            connection_id = raw[2:2 + _ID].decode()
-            lease = int.from_bytes(raw[2 + _ID:10 + _ID], 'big')
+            connection_id, lease, payload = _unframe(raw)
             relay = self.relays.get(connection_id)
             if relay is not None and relay.lease == lease:
-                body = raw[10 + _ID:]
-                relay.deliver(body.decode() if kind == b'F' else bytes(body))
+                relay.deliver(payload)
+            return
+        if kind in (b'I', b'i'):
+            self._inbound(*_unframe(raw))
             return
         body = orjson.loads(raw[2:])
         if kind == b'R':
@@ -342,12 +387,41 @@ class Handover:
         session.lease += 1
         holder = RemoteHolder(self, session, requester, session.lease)
         session.outbox = holder
+        from panther.websocket import carry_over
+
+        carry_over(session.handler, holder)  # type: ignore[arg-type]
         groups = sorted(self.runtime.registry.groups_of(connection_id))
         holder._put(_json(b'W', {'ticket': body['ticket'], 'id': connection_id, 'home': self.runtime.worker_id,
                                  'lease': holder.lease, 'groups': groups,
                                  'welcome': session.welcome_text(True, None, body['seq'])}))
         for frame in session.after(body['seq']):
             holder.push_wire(frame)
+        server = session.server
+        if server is not None:
+            self.inbox(session).put(lambda: server.run_resumed(session))
+
+    def inbox(self, session: Session) -> SessionInbox:
+        """The queue of user code to run for ``session``, made on first use."""
+        inbox = session.inbox
+        if inbox is None:
+            inbox = session.inbox = SessionInbox()
+        return inbox
+
+    def _inbound(self, connection_id: str, lease: int, data: str | bytes) -> None:
+        session = self.store.sessions.get(connection_id)
+        if session is None or session.server is None:
+            return
+        holder = session.outbox
+        if not isinstance(holder, RemoteHolder) or holder.lease != lease:
+            return  # sent on a connection that a newer one replaced: at most once, as on any connection
+        holder.answered = True
+        server = session.server
+
+        async def receive() -> None:
+            if not session.ended:
+                await server.run_relayed(session, data)
+
+        self.inbox(session).put(receive)
 
     def _home_message(self, kind: bytes, body: dict[str, Any]) -> None:
         session = self.store.sessions.get(body['id'])
@@ -361,7 +435,10 @@ class Handover:
                 session.ack(body['seq'])
         elif kind == b'D':
             if body['end']:
-                self._spawn(self.store.end(session, body['code'], None))
+                store, code = self.store, body['code']
+                # After the messages still queued for the handler, as a local connection's
+                # disconnect() comes after its last receive().
+                self.inbox(session).put(lambda: store.end(session, code, None))
             else:
                 session.detach(body['code'])
         elif kind == b'J':

@@ -25,7 +25,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from panther import resume_credentials
 from panther.serialization import dumps_text
@@ -36,6 +36,7 @@ OPEN = WebsocketState.OPEN
 if TYPE_CHECKING:
     from panther.runtime import Runtime
     from panther.session_handover import RemoteHolder
+    from panther.session_inbox import SessionInbox
     from panther.session_outbox import SessionOutbox
     from panther.websocket import GenericWebsocket
 
@@ -71,17 +72,35 @@ def identity(user: Any) -> str:
     return f'{type(user).__qualname__}:{key!r}' if key is not None else repr(user)
 
 
+class SessionServer(Protocol):
+    """Runs the user's hooks on a session's handler for a connection carried by another worker.
+
+    The route's endpoint (``panther.websocket_endpoint``) implements it.
+    """
+
+    async def run_resumed(self, session: Session) -> None:
+        """Call the handler's ``resumed()`` hook, if it has one."""
+
+    async def run_relayed(self, session: Session, data: str | bytes) -> None:
+        """Give the handler a message the client sent, as its receive loop would."""
+
+
 class Session:
     """One ``panther.v1`` session on this worker."""
 
     __slots__ = (
-        'connection_id', 'drop_code', 'ended', 'handler', 'kept', 'lease', 'limit', 'nonce', 'outbox', 'path',
-        'previous', 'seq', 'store', 'timer', 'user_key',
+        'connection_id', 'drop_code', 'ended', 'handler', 'inbox', 'kept', 'lease', 'limit', 'nonce', 'outbox',
+        'path', 'previous', 'seq', 'server', 'store', 'timer', 'user_key',
     )
 
     def __init__(self, store: SessionStore, connection_id: str, path: str, user_key: str,
-                 handler: GenericWebsocket, seq: int = 0, kept: deque[str | bytes] | None = None) -> None:
+                 handler: GenericWebsocket, seq: int = 0, kept: deque[str | bytes] | None = None,
+                 server: SessionServer | None = None) -> None:
         self.store = store
+        #: Runs the handler's hooks when another worker carries the connection (None: nobody can).
+        self.server = server
+        #: The hooks queued for the handler by a connection on another worker (panther.session_inbox).
+        self.inbox: SessionInbox | None = None
         self.connection_id = connection_id
         self.path = path
         self.user_key = user_key
@@ -245,8 +264,11 @@ class SessionStore:
     def key(self) -> bytes:
         return (getattr(self.runtime.settings, 'SECRET_KEY', None) or '').encode()
 
-    def open(self, connection_id: str, path: str, user_key: str, handler: GenericWebsocket) -> Session:
-        session = self.sessions[connection_id] = Session(self, connection_id, path, user_key, handler)
+    def open(self, connection_id: str, path: str, user_key: str, handler: GenericWebsocket,
+             server: SessionServer | None = None) -> Session:
+        """A new session of ``handler``; ``server`` runs its hooks for a connection on another worker."""
+        session = self.sessions[connection_id] = Session(self, connection_id, path, user_key, handler,
+                                                         server=server)
         return session
 
     def adopt(self, session: Session) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -39,6 +40,7 @@ from panther.sessions import (
     PROTOCOL,
     RESUME_PARAMETER,
     SEQ_PARAMETER,
+    Session,
     SessionStore,
     identity,
 )
@@ -175,7 +177,7 @@ class WebsocketEndpoint:
             if RESUME_PARAMETER in connection.query_params and await self._resume(
                     connection, outbox, receive, runtime):
                 return
-            outbox.pending = scope['path'], identity(connection.user), connection
+            outbox.pending = scope['path'], identity(connection.user), connection, self
 
         # What disconnect() hears if the task is cancelled: servers do that when their
         # shutdown timeout runs out (uvicorn's --timeout-graceful-shutdown), so "going away".
@@ -267,17 +269,49 @@ class WebsocketEndpoint:
     async def _carry(
         self, connection: GenericWebsocket, outbox: SessionOutbox, relay: Relay, receive: Receive, runtime: Runtime
     ) -> None:
-        """Serve a connection that resumed a session of another worker (panther.session_handover)."""
+        """Serve a connection that resumed a session of another worker (panther.session_handover).
+
+        ``connection`` only ran auth and permissions: the session's handler lives at home, which
+        runs ``resumed()`` and every ``receive()`` on it; this worker relays the client's messages.
+        """
         connection.connection_id = relay.connection_id
         if not await outbox.accept_relayed(relay):
             await relay.connection_ended(outbox, status.WS_1006_ABNORMAL_CLOSURE, False)
             return
         code = status.WS_1001_GOING_AWAY
         try:
-            await self._resumed(connection, outbox)
-            code = await self._serve(connection, outbox, receive, runtime)
+            code = await self._serve(connection, outbox, receive, runtime, relay.forward)
         finally:
             await self._finish(connection, outbox, code, runtime)
+
+    # -- SessionServer: the hooks of a session whose connection another worker carries ----------
+
+    async def run_resumed(self, session: Session) -> None:
+        """Call ``resumed()`` on the session's handler; if it raises, the connection closes with 1011."""
+        hook = getattr(session.handler, 'resumed', None)
+        if hook is None:
+            return
+        try:
+            await hook()
+        except Exception:
+            logger.exception('%s.resumed() raised; connection closed with 1011', self.cls.__qualname__)
+            session.close_soon(status.WS_1011_INTERNAL_ERROR, 'Internal Server Error')
+
+    async def run_relayed(self, session: Session, data: str | bytes) -> None:
+        """Give ``data`` to the handler's ``receive`` (decoded if typed); if it raises, close with 1011.
+
+        The carrying worker checked the size and counted the message.
+        """
+        connection = session.handler
+        try:
+            if self.model is None:
+                await connection.receive(data)
+            else:
+                await self._receive_typed(connection, self.model, data)
+        except Exception:
+            logger.exception('%s.receive() raised; connection %s closed with 1011',
+                             self.cls.__qualname__, session.connection_id)
+            session.close_soon(status.WS_1011_INTERNAL_ERROR, 'Internal Server Error')
 
     async def _resumed(self, connection: GenericWebsocket, outbox: Outbox) -> None:
         hook = getattr(connection, 'resumed', None)
@@ -289,8 +323,11 @@ class WebsocketEndpoint:
             logger.exception('%s.resumed() raised; connection closed with 1011', self.cls.__qualname__)
             await self._crash(outbox)
 
-    async def _serve(self, connection: GenericWebsocket, outbox: Outbox, receive: Receive, runtime: Runtime) -> int:
+    async def _serve(self, connection: GenericWebsocket, outbox: Outbox, receive: Receive, runtime: Runtime,
+                     forward: Callable[[str | bytes], None] | None = None) -> int:
         """Run the receive loop until the connection ends; returns the close code.
+
+        ``forward``: where the client's messages go instead of ``connection.receive`` (a relayed session).
 
         The choice between the bare loop and the one under rate/idle limits is made
         here, once per connection, so an unlimited app pays nothing per message.
@@ -307,7 +344,7 @@ class WebsocketEndpoint:
         if outbox.session is not None:
             receive = SessionReceive(receive, outbox)  # type: ignore[arg-type]
         try:
-            return await self._receive_loop(connection, outbox, receive, limits.max_message_size)
+            return await self._receive_loop(connection, outbox, receive, limits.max_message_size, forward)
         except asyncio.CancelledError:
             if not outbox.abandoned:
                 # The server is shutting down and cancels its connections (hypercorn at once, uvicorn
@@ -325,7 +362,8 @@ class WebsocketEndpoint:
                 sweeper.forget(inbound)
 
     async def _receive_loop(
-        self, connection: GenericWebsocket, outbox: Outbox, receive: Receive, max_size: int
+        self, connection: GenericWebsocket, outbox: Outbox, receive: Receive, max_size: int,
+        forward: Callable[[str | bytes], None] | None = None
     ) -> int:
         """The per-message loop; returns the close code."""
         handler = connection.receive
@@ -354,6 +392,9 @@ class WebsocketEndpoint:
                 if metrics is not None:
                     metrics.received += 1
                     metrics.received_bytes += payload_size(data)
+                if forward is not None:
+                    forward(data)
+                    continue
                 try:
                     if model is None:
                         await handler(data)

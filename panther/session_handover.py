@@ -39,6 +39,7 @@ import asyncio
 import itertools
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -287,8 +288,11 @@ class Handover:
     # -- as holder ---------------------------------------------------------------------
 
     async def request(self, home: str, connection_id: str, nonce: str, seq: int, path: str,
-                      user: Any) -> Relay | str:
-        """Ask ``home`` for the session; the relay to carry it, or the reason it was refused."""
+                      user: Any, gone: Callable[[], Awaitable[bool]] | None = None) -> Relay | str:
+        """Ask ``home`` for the session; the relay to carry it, or the reason it was refused.
+
+        ``gone``: asked every half second while no answer came; True gives up at once (``unavailable``).
+        """
         if self.runtime.bus is None:
             return UNAVAILABLE
         ticket = next(self._tickets)
@@ -299,6 +303,13 @@ class Handover:
             'from': self.runtime.worker_id, 'ticket': ticket}))
         try:
             async with asyncio.timeout(ANSWER_TIMEOUT):
+                while gone is not None:
+                    done, _ = await asyncio.wait([future], timeout=0.5)
+                    if done:
+                        break
+                    if await gone():
+                        logger.info('resume of %s: its worker %s is gone', connection_id, home)
+                        return UNAVAILABLE
                 return await future
         except TimeoutError:
             logger.warning('resume of %s: its worker %s did not answer within %s s', connection_id, home,
@@ -430,7 +441,8 @@ class Handover:
             return  # about an earlier connection of the session, or one that has ended
         holder.answered = True
         if kind == b'A':
-            session.previous = None
+            if session.previous is not None:
+                session.forget_previous()
             if body['seq'] >= 0:
                 session.ack(body['seq'])
         elif kind == b'D':

@@ -40,6 +40,7 @@ from panther.sessions import (
     PROTOCOL,
     RESUME_PARAMETER,
     SEQ_PARAMETER,
+    UNAVAILABLE,
     Session,
     SessionStore,
     identity,
@@ -228,17 +229,11 @@ class WebsocketEndpoint:
             seq = -1
         session = store.sessions.get(connection_id)
         if session is None:
-            home = owner_of(connection_id)
-            if home is None or home == runtime.worker_id:
-                outbox.lost = store.ending(connection_id) or EXPIRED
-                return False
-            relay = await store.handover.request(home, connection_id, nonce, seq, connection.path, connection.user)
-            if isinstance(relay, str):
-                logger.info('resume of session %s refused by its worker: %s', connection_id, relay)
-                outbox.lost = relay
-                return False
-            await self._carry(connection, outbox, relay, receive, runtime)
-            return True
+            elsewhere = await self._resume_elsewhere(connection, outbox, receive, runtime, connection_id, nonce,
+                                                     seq)
+            if isinstance(elsewhere, bool):
+                return elsewhere
+            session = elsewhere
         reason = store.check(session, nonce, seq, connection.path, identity(connection.user))
         if reason is not None:
             logger.info('resume of session %s refused: %s', connection_id, reason)
@@ -257,7 +252,10 @@ class WebsocketEndpoint:
         if not await outbox.accept_resumed(session, seq):
             session.detach(session.drop_code)
             return True
-        runtime.registry.add(connection_id, session)
+        if connection_id not in store.adoptions.sessions:
+            # An adopted session is not listed: what is sent to it goes through its dead worker's
+            # stream, in one order with its group messages (panther.session_adoption).
+            runtime.registry.add(connection_id, session)
         code = status.WS_1001_GOING_AWAY
         try:
             await self._resumed(handler, outbox)
@@ -265,6 +263,55 @@ class WebsocketEndpoint:
         finally:
             await self._finish(handler, outbox, code, runtime)
         return True
+
+    async def _resume_elsewhere(
+        self, connection: GenericWebsocket, outbox: SessionOutbox, receive: Receive, runtime: Runtime,
+        connection_id: str, nonce: str, seq: int,
+    ) -> Session | bool:
+        """Resume a session this worker does not hold: carried here for its home, or adopted from a dead home.
+
+        Returns the adopted session (to serve as a local one), True when served as a relay,
+        False (with ``outbox.lost`` set) when refused.
+        """
+        store: SessionStore = outbox.store
+        home = owner_of(connection_id)
+        if home is None or home == runtime.worker_id:
+            outbox.lost = store.ending(connection_id) or EXPIRED
+            return False
+        mirror = store.use_mirror()
+        adoptions = store.adoptions
+        user_key = identity(connection.user)
+        gone = None
+        if mirror is not None:  # with Redis: the session may have moved, and survives a dead home
+            current = await mirror.home_of(connection_id)
+            if current is not None and current != runtime.worker_id:
+                home = current
+                if await adoptions.gone(home):
+                    return await self._adopt(connection, outbox, connection_id, home, nonce, seq, user_key)
+
+                async def gone() -> bool:
+                    return await adoptions.gone(home)  # type: ignore[arg-type]
+        relay = await store.handover.request(home, connection_id, nonce, seq, connection.path, connection.user,
+                                             gone)
+        if relay == UNAVAILABLE and gone is not None and await gone():
+            return await self._adopt(connection, outbox, connection_id, home, nonce, seq, user_key)
+        if isinstance(relay, str):
+            logger.info('resume of session %s refused by its worker: %s', connection_id, relay)
+            outbox.lost = relay
+            return False
+        await self._carry(connection, outbox, relay, receive, runtime)
+        return True
+
+    async def _adopt(self, connection: GenericWebsocket, outbox: SessionOutbox, connection_id: str, home: str,
+                     nonce: str, seq: int, user_key: str) -> Session | bool:
+        found = await outbox.store.adoptions.adopt(connection_id, home, connection, self, nonce, seq,
+                                                   connection.path, user_key)
+        if isinstance(found, str):
+            logger.info('resume of session %s (adopted from %s) refused: %s', connection_id, home, found)
+            outbox.lost = found
+            return False
+        connection.connection_id = connection_id
+        return found
 
     async def _carry(
         self, connection: GenericWebsocket, outbox: SessionOutbox, relay: Relay, receive: Receive, runtime: Runtime

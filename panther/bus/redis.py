@@ -72,7 +72,7 @@ import hashlib
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -87,7 +87,7 @@ from panther import envelope, redis_keys
 from panther.bus import redis_wire
 from panther.bus.base import Bus, BusError, Deliver, LocalGroups
 from panther.bus.redis_nodes import RETRY_LATER, UNREACHABLE, Nodes, nodes_for
-from panther.bus.redis_ops import GroupCopy, GroupSend, Join, Leave, Operation, Resend, Send, Sent
+from panther.bus.redis_ops import GroupCopy, GroupSend, Join, Leave, Mirror, Operation, Resend, Send, Sent
 from panther.bus.redis_wire import pack
 from panther.connection_ids import WORKER_ID_LENGTH
 from panther.exceptions import ConfigError
@@ -125,6 +125,17 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+#: ``deliver(entry id, sender worker id, sender's sequence number, message)`` of :meth:`RedisBus.follow`.
+FollowDeliver = Callable[[bytes, bytes, int, bytes], None]
+
+
+def entry_order(entry_id: bytes) -> tuple[int, int]:
+    """A stream entry id (``b'<ms>-<n>'``) as something that sorts like Redis orders entries."""
+    ms, _, n = entry_id.partition(b'-')
+    return int(ms), int(n or 0)
+
+
+
 def _stream(worker_id: str) -> str:
     return redis_keys.key('bus:stream', worker_id)
 
@@ -157,6 +168,7 @@ def _cancelled_as_timeout() -> None:
 
 class RedisBus(Bus):
     kind = 'redis'
+    mirrors_sessions = True
 
     def __init__(
         self,
@@ -198,6 +210,10 @@ class RedisBus(Bus):
         self._stale: list[tuple[str, str]] = []  # (group, worker) whose alive key had expired: HDEL next batch
         # Single Redis: one script per group send (one round trip); see benchmarks/micro_redis_group_send.py.
         self.script_group_send = not self.cluster
+        #: Where the reader notes the last entry it delivered (set once this worker keeps sessions in Redis).
+        self.read_position_key: bytes | None = None
+        self._followers: dict[str, asyncio.Task[None]] = {}  # dead worker -> the task reading its stream
+        self._follow_at: dict[str, bytes] = {}  # dead worker -> the last entry read from its stream
 
     @classmethod
     def from_settings(cls, settings: Any) -> RedisBus:
@@ -267,9 +283,11 @@ class RedisBus(Bus):
             await asyncio.sleep(0.01)
         if self._queue:
             logger.warning('redis bus: %d message(s) not delivered at shutdown (Redis unreachable)', len(self._queue))
-        for task in self._tasks:
+        followers = list(self._followers.values())
+        self._followers.clear()
+        for task in [*self._tasks, *followers]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *followers, return_exceptions=True)
         self._tasks = []
         for waiter in self._waiters.values():
             waiter.cancel()
@@ -624,6 +642,9 @@ class RedisBus(Bus):
                     flush()
                     size = 0
                 continue
+            if type(op) is Mirror:
+                add(op.command, op.key)  # its order with stream entries does not matter; among mirrors it holds
+                continue
             flush()
             size = 0
             if type(op) is GroupSend:
@@ -737,6 +758,11 @@ class RedisBus(Bus):
                             logger.exception('redis bus: a message could not be delivered; going on')
                 except redis_wire.EntryError as exc:
                     logger.error('redis bus: skipped a malformed entry %s in %s: %s', entry_id, key, exc)
+            position = self.read_position_key
+            if position is not None and response:
+                # Queued after whatever delivering these entries queued (the sessions' copies), so
+                # on one Redis a position that arrived means the copies arrived before it.
+                self._push(Mirror(position, pack((b'SET', position, last, b'PX', b'%d' % STREAM_TTL_MS))))
 
     def _without_later_members(self, message: bytes, epoch: int) -> bytes:
         """The group envelope ``message``, excluding this worker's members that joined after ``epoch``."""
@@ -749,6 +775,95 @@ class RedisBus(Bus):
                 break
             later.append(connection_id)
         return envelope.exclude_more(message, later)
+
+    # -- what sessions kept in Redis need (panther.session_mirror) ----------------------
+
+    def mirror(self, key: bytes, command: bytes) -> None:
+        """Queue ``command`` (packed, on ``key`` only) with the sends; never waits."""
+        self._push(Mirror(key, command))
+
+    async def command(self, *args: bytes | str | int) -> Any:
+        """Run one command now (a read, or a script on one hash slot) and return its reply."""
+        try:
+            return await self._redis.execute_command(*args)
+        except UNREACHABLE as exc:
+            raise BusError(f'Redis at {self.where} is unreachable ({exc})') from None
+
+    async def alive_for(self, worker_id: str) -> float:
+        """Seconds left on ``worker_id``'s liveness key (0 when it has expired: the worker is gone)."""
+        left = await self.command(b'PTTL', _alive(worker_id))
+        return max(int(left), 0) / 1000
+
+    def follow(self, worker_id: str, after: bytes, deliver: FollowDeliver) -> None:
+        """Read the stream of the dead worker ``worker_id`` from entry ``after`` on, until :meth:`unfollow`.
+
+        ``deliver(entry id, sender, sequence number, message)`` gets each message in stream
+        order; a batch retried after an outage may come again with the same sender and number.
+        Asked again for an earlier ``after``, it reads again from there. While it follows, this
+        worker keeps the dead one's liveness key set, so group sends still reach that stream.
+        """
+        current = self._followers.get(worker_id)
+        if current is not None:
+            if entry_order(after) >= entry_order(self._follow_at[worker_id]):
+                return
+            current.cancel()
+        self._follow_at[worker_id] = after
+        self._followers[worker_id] = asyncio.get_running_loop().create_task(
+            self._follow_loop(worker_id, after, deliver), name=f'panther-bus-follow-{worker_id}')
+
+    def unfollow(self, worker_id: str) -> None:
+        task = self._followers.pop(worker_id, None)
+        self._follow_at.pop(worker_id, None)
+        if task is not None:
+            task.cancel()
+
+    async def _follow_loop(self, worker_id: str, last: bytes, deliver: FollowDeliver) -> None:
+        key = _stream(worker_id).encode()
+        alive = _alive(worker_id)
+        block = b'%d' % max(int(self.liveness_ttl * 1000 / 3), 1)
+        nodes = self._nodes
+        conn: Connection | None = None
+        beat_at = 0.0
+        try:
+            while True:
+                try:
+                    now = time.monotonic()
+                    if now - beat_at >= self.liveness_ttl / 3:
+                        await self._redis.set(alive, b'1', px=int(self.liveness_ttl * 1000))
+                        beat_at = now
+                    if conn is None:
+                        conn = nodes.connection(nodes.node_of(key))
+                    async with asyncio.timeout(self.liveness_ttl + self._timeout):
+                        await conn.send_packed_command(
+                            pack((b'XREAD', b'COUNT', b'64', b'BLOCK', block, b'STREAMS', key, last)),
+                            check_health=False)
+                        response = await conn.read_response()
+                except asyncio.CancelledError:
+                    raise
+                except UNREACHABLE as exc:
+                    _cancelled_as_timeout()
+                    logger.debug('redis bus: following %s lost Redis (%s); retrying', worker_id, exc)
+                    if conn is not None:
+                        with contextlib.suppress(Exception):
+                            await conn.disconnect()
+                        conn = None
+                    await asyncio.sleep(0.1)
+                    continue
+                for entry_id, data, _epoch in redis_wire.xread_entries(response):
+                    last = self._follow_at[worker_id] = entry_id
+                    try:
+                        sender, records = redis_wire.split_entry(data)
+                        for seq, message in records:
+                            try:
+                                deliver(entry_id, sender, seq, message)
+                            except Exception:
+                                logger.exception('redis bus: a followed message could not be delivered')
+                    except redis_wire.EntryError as exc:
+                        logger.error('redis bus: skipped a malformed entry %s in %s: %s', entry_id, key, exc)
+        finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.disconnect()
 
     # -- liveness ----------------------------------------------------------------
 

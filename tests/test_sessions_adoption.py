@@ -1,0 +1,54 @@
+"""A session outlives the SIGKILL of its home worker, with Redis (panther.session_adoption).
+
+Two ``panther run`` processes and a third that only sends, all on one real Redis;
+the client goes through a TCP proxy. While the sender sends 1,000 messages
+(direct and group, alternately), the TCP connection is cut and the worker whose
+id the connection id carries is killed; the client resumes on the other
+process, which adopts the session from Redis: every message arrives once and
+in order, with the same connection id, and ``disconnect`` runs once, at the end,
+on the adopting worker.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from panther.client import connect
+from tests.servers import ROOT, serve
+from tests.session_support import APP, expected_burst, log_lines, read_burst, start_burst, wait_for_lines
+from tests.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _env(log: Path, redis_port: int) -> dict[str, str]:
+    return {'PANTHER_TEST_SESSION_LOG': str(log), 'PANTHER_TEST_REDIS': str(redis_port)}
+
+
+async def test_the_session_survives_sigkill_of_its_home(tmp_path, redis_server):
+    log = tmp_path / 'hooks.log'
+    env = _env(log, redis_server)
+    with serve(APP, cwd=ROOT, env=env) as home, serve(APP, cwd=ROOT, env=env) as other, \
+            serve(APP, cwd=ROOT, env=env) as sender:
+        async with TcpProxy([home.port, other.port]) as proxy:
+            proxy.choose = lambda n: home.port if n == 0 else other.port
+            async with connect(proxy.url('ws/s/?user=dave')) as ws:
+                first_id = ws.connection_id
+                burst = await start_burst(sender.http, first_id, pause=0.04)
+                got = await read_burst(ws, proxy, 300, set())
+                home.stop(signal.SIGKILL)  # the worker the connection id names, holding the session
+                proxy.cut()
+                got += await read_burst(ws, proxy, 700, set())
+                assert (await burst)['sent'] == 1000
+                assert got == expected_burst(1000)
+                assert ws.connection_id == first_id and ws.resumes == 1
+                await ws.send('groups')  # the adopted session is still in its group
+                assert await ws.recv() == 'groups:room'
+        disconnects = wait_for_lines(log, 'disconnect', first_id)
+    assert [line[2:] for line in disconnects] == [['1000', str(other.process.pid)]]
+    assert [line[2] for line in log_lines(log, 'connect', first_id)] == [str(home.process.pid)]
+    # A new instance on the adopting worker: the one connect() made died with its process.
+    assert [line[2] for line in log_lines(log, 'resumed', first_id)] == [str(other.process.pid)]

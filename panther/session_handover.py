@@ -270,6 +270,7 @@ class Handover:
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self._tickets = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._watching = False
 
     def sender(self, worker_id: str) -> _Sender:
         sender = self._senders.get(worker_id)
@@ -340,6 +341,9 @@ class Handover:
             if future is not None and not future.done():
                 self.relays[relay.connection_id] = relay
                 future.set_result(relay)
+                if not self._watching and self.store.mirror is not None:
+                    self._watching = True
+                    self._spawn(self._watch_homes())
             else:  # the handshake gave up waiting: let home know this connection is not coming
                 relay._put(_json(b'D', {'id': relay.connection_id, 'lease': relay.lease, 'code': 1006,
                                         'end': False}))
@@ -364,6 +368,30 @@ class Handover:
                 relay.outbox.close_soon(body['code'], body['reason'])
         else:
             self._home_message(kind, body)
+
+    async def _watch_homes(self) -> None:
+        """With Redis: drop the connections carried for a home that died, so their clients resume.
+
+        The resume then finds the home gone and adopts the session (``panther.session_adoption``).
+        Dropped without a close frame: a close frame would end the session for the client.
+        """
+        adoptions = self.store.adoptions
+        try:
+            while self.relays:
+                await asyncio.sleep(1.0)
+                for home in {relay.home for relay in self.relays.values()}:
+                    try:
+                        if not await adoptions.gone(home):
+                            continue
+                    except Exception:
+                        continue  # Redis unreachable: nothing can be adopted now anyway
+                    for relay in [r for r in self.relays.values() if r.home == home]:
+                        logger.warning('session %s: its worker %s is gone; connection dropped so it resumes',
+                                       relay.connection_id, home)
+                        if relay.outbox is not None:
+                            relay.outbox.abandon()
+        finally:
+            self._watching = False
 
     # -- as home -----------------------------------------------------------------------
 

@@ -52,3 +52,27 @@ async def test_the_session_survives_sigkill_of_its_home(tmp_path, redis_server):
     assert [line[2] for line in log_lines(log, 'connect', first_id)] == [str(home.process.pid)]
     # A new instance on the adopting worker: the one connect() made died with its process.
     assert [line[2] for line in log_lines(log, 'resumed', first_id)] == [str(other.process.pid)]
+
+
+async def test_the_session_survives_sigkill_of_its_home_while_another_worker_carries_it(tmp_path, redis_server):
+    log = tmp_path / 'hooks.log'
+    env = _env(log, redis_server)
+    with serve(APP, cwd=ROOT, env=env) as home, serve(APP, cwd=ROOT, env=env) as other, \
+            serve(APP, cwd=ROOT, env=env) as sender:
+        async with TcpProxy([home.port, other.port]) as proxy:
+            proxy.choose = lambda n: home.port if n == 0 else other.port
+            async with connect(proxy.url('ws/s/?user=erin')) as ws:
+                first_id = ws.connection_id
+                burst = await start_burst(sender.http, first_id, pause=0.04)
+                got = await read_burst(ws, proxy, 150, {100})  # resumed on `other`, relayed for `home`
+                assert ws.resumes == 1
+                home.stop(signal.SIGKILL)
+                # `other` notices, drops the connection; the client resumes there, and it adopts.
+                got += await read_burst(ws, proxy, 850, set())
+                await burst
+                assert got == expected_burst(1000)
+                assert ws.connection_id == first_id and ws.resumes == 2
+        disconnects = wait_for_lines(log, 'disconnect', first_id)
+    assert [line[2:] for line in disconnects] == [['1000', str(other.process.pid)]]
+    assert [line[2] for line in log_lines(log, 'resumed', first_id)] == [str(home.process.pid),
+                                                                        str(other.process.pid)]

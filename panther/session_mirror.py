@@ -1,9 +1,11 @@
 """A session's copy in Redis, so that it outlives its worker (the Redis bus only).
 
 With the Redis bus, every ``panther.v1`` session writes what a resume needs
-through to Redis, in the bus writer's pipelined batches (never waiting): its
-kept messages, numbered, trimmed as the client acknowledges them, and its
-state. The worker's bus reader also notes, after each batch it delivered, the
+through to Redis: its kept messages, numbered, trimmed as the client
+acknowledges them, and its state. The writes never wait: they join the bus
+writer's next batch at most ``SESSION_WRITE_DELAY`` (5 ms) later, all of a
+batch in one script call on a single Redis (``bus/session_write.lua``), one
+command each, to its key's master, on a cluster. The worker's bus reader also notes, after each batch it delivered, the
 last stream entry it read, so a worker that adopts a session of a dead one
 knows where to go on reading (``panther.session_adoption``). Keys (each
 command touches one hash slot; on a single Redis, one batch lands in order)::
@@ -27,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from panther import redis_keys
-from panther.bus.redis_wire import pack
 
 if TYPE_CHECKING:
     from panther.bus.redis import RedisBus
@@ -89,66 +90,70 @@ class SessionMirror:
         self.interval = max(1.0, min(10.0, store.window / 3))
         self.ttl = b'%d' % int((store.window + 2 * self.interval) * 1000)
         bus.read_position_key = read_key(self.worker_id)
+        self._names: dict[str, tuple[bytes, bytes]] = {}  # connection id -> its two keys
         self._task = asyncio.get_running_loop().create_task(self._refresh_loop(), name='panther-session-mirror')
 
-    def _put(self, key: bytes, *args: bytes) -> None:
-        self.bus.mirror(key, pack(args))
+    def _keys(self, connection_id: str) -> tuple[bytes, bytes]:
+        keys = self._names.get(connection_id)
+        if keys is None:
+            keys = self._names[connection_id] = state_key(connection_id), kept_key(connection_id)
+        return keys
 
-    # -- writes (queued with the bus's sends) ------------------------------------------
+    # -- writes (shipped by the bus writer, a few milliseconds later, in order) ---------------
 
     def opened(self, session: Session, groups: list[str]) -> None:
         """A session now lives here (new, or adopted): its whole state."""
-        key = state_key(session.connection_id)
-        self._put(key, b'HSET', key, b'path', session.path.encode(), b'user', session.user_key.encode(),
-                  b'nonce', session.nonce.encode(), b'previous', (session.previous or '').encode(),
-                  b'seq', b'%d' % session.seq, b'home', self.worker_id.encode(),
-                  b'groups', orjson.dumps(groups))
-        self._put(key, b'PEXPIRE', key, self.ttl)
+        write, (key, _) = self.bus.write_session, self._keys(session.connection_id)
+        for field, value in ((b'path', session.path.encode()), (b'user', session.user_key.encode()),
+                             (b'nonce', session.nonce.encode()), (b'previous', (session.previous or '').encode()),
+                             (b'seq', b'%d' % session.seq), (b'home', self.worker_id.encode()),
+                             (b'groups', orjson.dumps(groups))):
+            write(b'H', key, field, value)
+        write(b'E', key, self.ttl)
 
     def kept(self, session: Session, payload: str | bytes, dropped: bool) -> None:
         """``session`` numbered ``payload`` (``dropped``: its oldest kept message went, over the buffer)."""
-        key = kept_key(session.connection_id)
-        self._put(key, b'RPUSH', key, element(session.seq, payload))
+        write, (_, key) = self.bus.write_session, self._keys(session.connection_id)
+        write(b'R', key, element(session.seq, payload))
         if dropped:
-            self._put(key, b'LTRIM', key, b'%d' % -len(session.kept), b'-1')
+            write(b'T', key, b'%d' % -len(session.kept))
         elif len(session.kept) == 1:
-            self._put(key, b'PEXPIRE', key, self.ttl)  # a list made again after every ack emptied it
+            write(b'E', key, self.ttl)  # a list made again after an acknowledgement emptied it
 
     def acked(self, session: Session) -> None:
         """The client acknowledged messages: keep only what ``session`` still keeps."""
-        key = kept_key(session.connection_id)
+        write, (state, key) = self.bus.write_session, self._keys(session.connection_id)
         if session.kept:
-            self._put(key, b'LTRIM', key, b'%d' % -len(session.kept), b'-1')
+            write(b'T', key, b'%d' % -len(session.kept))
         else:
-            self._put(key, b'DEL', key)
-            state = state_key(session.connection_id)
-            self._put(state, b'HSET', state, b'seq', b'%d' % session.seq)
+            write(b'D', key)
+            write(b'H', state, b'seq', b'%d' % session.seq)
 
     def credentials(self, session: Session) -> None:
-        key = state_key(session.connection_id)
-        self._put(key, b'HSET', key, b'nonce', session.nonce.encode(), b'previous',
-                  (session.previous or '').encode())
+        write, (key, _) = self.bus.write_session, self._keys(session.connection_id)
+        write(b'H', key, b'nonce', session.nonce.encode())
+        write(b'H', key, b'previous', (session.previous or '').encode())
 
     def groups(self, connection_id: str, names: list[str]) -> None:
-        key = state_key(connection_id)
-        self._put(key, b'HSET', key, b'groups', orjson.dumps(sorted(names)))
+        self.bus.write_session(b'H', self._keys(connection_id)[0], b'groups', orjson.dumps(sorted(names)))
 
     def position(self, connection_id: str, entry_id: bytes) -> None:
-        key = state_key(connection_id)
-        self._put(key, b'HSET', key, b'pos', entry_id)
+        self.bus.write_session(b'H', self._keys(connection_id)[0], b'pos', entry_id)
 
     def ended(self, connection_id: str) -> None:
-        state, kept = state_key(connection_id), kept_key(connection_id)
-        self._put(state, b'DEL', state)
-        self._put(kept, b'DEL', kept)
+        state, kept = self._keys(connection_id)
+        del self._names[connection_id]
+        self.bus.write_session(b'D', state)
+        self.bus.write_session(b'D', kept)
 
     async def _refresh_loop(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
+            write = self.bus.write_session
             for connection_id in list(self.store.sessions):
-                state, kept = state_key(connection_id), kept_key(connection_id)
-                self._put(state, b'PEXPIRE', state, self.ttl)
-                self._put(kept, b'PEXPIRE', kept, self.ttl)
+                state, kept = self._keys(connection_id)
+                write(b'E', state, self.ttl)
+                write(b'E', kept, self.ttl)
 
     def stop(self) -> None:
         self._task.cancel()

@@ -87,7 +87,7 @@ from panther import envelope, redis_keys
 from panther.bus import redis_wire
 from panther.bus.base import Bus, BusError, Deliver, LocalGroups
 from panther.bus.redis_nodes import RETRY_LATER, UNREACHABLE, Nodes, nodes_for
-from panther.bus.redis_ops import GroupCopy, GroupSend, Join, Leave, Mirror, Operation, Resend, Send, Sent
+from panther.bus.redis_ops import GroupCopy, GroupSend, Join, Leave, Operation, Resend, Send, Sent
 from panther.bus.redis_wire import pack
 from panther.connection_ids import WORKER_ID_LENGTH
 from panther.exceptions import ConfigError
@@ -108,6 +108,13 @@ _ENTRY_BYTES = 1 << 20  # the entries being filled are closed once together they
 _GROUP_SEND = resources.files('panther.bus').joinpath('group_send.lua').read_bytes()
 _GROUP_COPY = resources.files('panther.bus').joinpath('group_copy.lua').read_bytes()
 _GROUP_COPY_SHA = hashlib.sha1(_GROUP_COPY).hexdigest().encode()
+# The sessions' copies (panther.session_mirror): one script per batch on a single Redis.
+_SESSION_WRITE = resources.files('panther.bus').joinpath('session_write.lua').read_bytes()
+#: What each verb of ``session_ops`` is as a command of its own (on a cluster).
+_SESSION_VERBS = {b'R': (b'RPUSH', 1), b'T': (b'LTRIM', 1), b'E': (b'PEXPIRE', 1), b'D': (b'DEL', 0),
+                  b'H': (b'HSET', 2), b'S': (b'SET', 1)}
+#: Seconds the sessions' copies wait before the writer ships them, so they go many per round trip.
+SESSION_WRITE_DELAY = 0.005
 
 
 _PING = pack((b'PING',))
@@ -212,6 +219,8 @@ class RedisBus(Bus):
         self.script_group_send = not self.cluster
         #: Where the reader notes the last entry it delivered (set once this worker keeps sessions in Redis).
         self.read_position_key: bytes | None = None
+        #: The sessions' writes, four arguments each (``session_write.lua``), shipped with the next batch.
+        self.session_ops: list[bytes] = []
         self._followers: dict[str, asyncio.Task[None]] = {}  # dead worker -> the task reading its stream
         self._follow_at: dict[str, bytes] = {}  # dead worker -> the last entry read from its stream
 
@@ -401,9 +410,10 @@ class RedisBus(Bus):
 
     async def _write_loop(self) -> None:
         queue = self._queue
+        session_ops = self.session_ops
         backoff = 0.05
         while True:
-            if not queue:
+            if not queue and not session_ops:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
@@ -416,7 +426,9 @@ class RedisBus(Bus):
                 batch = [queue[i] for i in range(min(len(queue), _BATCH))]
                 if not self.script_group_send:
                     await self._resolve_groups(batch)
-                reached = await self._ship(batch)
+                shipped = len(session_ops)
+                reached = await self._ship(batch, session_ops[:shipped])
+                del session_ops[:shipped]
             except asyncio.CancelledError:
                 raise
             except UNREACHABLE as exc:
@@ -595,7 +607,8 @@ class RedisBus(Bus):
         for op in sends:
             self._resolved[id(op)] = found[op.group]
 
-    async def _ship(self, batch: list[Operation]) -> dict[int, list[tuple[str, int]]]:
+    async def _ship(self, batch: list[Operation], session_ops: list[bytes] | None = None
+                    ) -> dict[int, list[tuple[str, int]]]:
         """Send ``batch`` as one pipelined write (one per master on a cluster) and read every reply.
 
         Consecutive sends to one worker become one stream entry (see
@@ -642,9 +655,6 @@ class RedisBus(Bus):
                     flush()
                     size = 0
                 continue
-            if type(op) is Mirror:
-                add(op.command, op.key)  # its order with stream entries does not matter; among mirrors it holds
-                continue
             flush()
             size = 0
             if type(op) is GroupSend:
@@ -673,6 +683,17 @@ class RedisBus(Bus):
                 if op.last:
                     add(pack((b'HDEL', _workers(op.group).encode(), own)), _workers(op.group).encode())
         flush()
+        if session_ops:
+            if keys is None:
+                add(pack((b'EVAL', _SESSION_WRITE, b'0', *session_ops)), b'')
+            else:
+                for i in range(0, len(session_ops), 4):
+                    verb, key, a, b = session_ops[i:i + 4]
+                    name, count = _SESSION_VERBS[verb]
+                    if verb == b'S':
+                        add(pack((name, key, a, b'PX', b)), key)
+                    else:
+                        add(pack((name, key, *(a, b)[:count], *((b'-1',) if verb == b'T' else ()))), key)
         # The TTL only has to outlive a dead owner's stream, and the owner refreshes it
         # itself: once a second per target is plenty, instead of a command per message.
         now, set_at = time.monotonic(), self._ttl_set_at
@@ -760,9 +781,9 @@ class RedisBus(Bus):
                     logger.error('redis bus: skipped a malformed entry %s in %s: %s', entry_id, key, exc)
             position = self.read_position_key
             if position is not None and response:
-                # Queued after whatever delivering these entries queued (the sessions' copies), so
-                # on one Redis a position that arrived means the copies arrived before it.
-                self._push(Mirror(position, pack((b'SET', position, last, b'PX', b'%d' % STREAM_TTL_MS))))
+                # After whatever delivering these entries wrote to the sessions' copies, in the same
+                # list: on one Redis a position that arrived means the copies arrived before it.
+                self.write_session(b'S', position, last, b'%d' % STREAM_TTL_MS)
 
     def _without_later_members(self, message: bytes, epoch: int) -> bytes:
         """The group envelope ``message``, excluding this worker's members that joined after ``epoch``."""
@@ -778,9 +799,16 @@ class RedisBus(Bus):
 
     # -- what sessions kept in Redis need (panther.session_mirror) ----------------------
 
-    def mirror(self, key: bytes, command: bytes) -> None:
-        """Queue ``command`` (packed, on ``key`` only) with the sends; never waits."""
-        self._push(Mirror(key, command))
+    def write_session(self, verb: bytes, key: bytes, a: bytes = b'', b: bytes = b'') -> None:
+        """Queue one write of a session's copy (a verb of ``session_write.lua``); never waits.
+
+        The writes go in order, with the batch the writer ships at most ``SESSION_WRITE_DELAY``
+        seconds later: a burst of them costs Redis one round trip, not one each.
+        """
+        ops = self.session_ops
+        if not ops and not self._queue:
+            asyncio.get_running_loop().call_later(SESSION_WRITE_DELAY, self._wakeup.set)
+        ops += (verb, key, a, b)
 
     async def command(self, *args: bytes | str | int) -> Any:
         """Run one command now (a read, or a script on one hash slot) and return its reply."""

@@ -60,20 +60,12 @@ class Leave:
 
 
 @dataclass(slots=True, frozen=True)
-class Mirror:
-    """A ready command on one key (a session's copy in Redis, ``panther.session_mirror``); not resent."""
-
-    key: bytes
-    command: bytes
-
-
-@dataclass(slots=True, frozen=True)
 class Resend:
     """An acknowledged operation sent again because Redis restarted (and may have lost it)."""
 
     message: Sent
 
 
-Operation = Send | GroupSend | Join | Leave | Mirror | Resend
+Operation = Send | GroupSend | Join | Leave | Resend
 #: What the writer keeps, for a while, of what Redis acknowledged.
 Sent = Send | GroupCopy | Join | Leave

@@ -221,6 +221,7 @@ class RedisBus(Bus):
         self.read_position_key: bytes | None = None
         #: The sessions' writes, four arguments each (``session_write.lua``), shipped with the next batch.
         self.session_ops: list[bytes] = []
+        self._session_due = 0.0  # loop time when they are due
         self._followers: dict[str, asyncio.Task[None]] = {}  # dead worker -> the task reading its stream
         self._follow_at: dict[str, bytes] = {}  # dead worker -> the last entry read from its stream
 
@@ -412,8 +413,9 @@ class RedisBus(Bus):
         queue = self._queue
         session_ops = self.session_ops
         backoff = 0.05
+        loop = asyncio.get_running_loop()
         while True:
-            if not queue and not session_ops:
+            if not queue and (not session_ops or loop.time() < self._session_due):
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
@@ -429,6 +431,8 @@ class RedisBus(Bus):
                 shipped = len(session_ops)
                 reached = await self._ship(batch, session_ops[:shipped])
                 del session_ops[:shipped]
+                if session_ops:  # written meanwhile: they wait their delay too
+                    self._session_wait()
             except asyncio.CancelledError:
                 raise
             except UNREACHABLE as exc:
@@ -806,9 +810,14 @@ class RedisBus(Bus):
         seconds later: a burst of them costs Redis one round trip, not one each.
         """
         ops = self.session_ops
-        if not ops and not self._queue:
-            asyncio.get_running_loop().call_later(SESSION_WRITE_DELAY, self._wakeup.set)
+        if not ops:
+            self._session_wait()
         ops += (verb, key, a, b)
+
+    def _session_wait(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._session_due = loop.time() + SESSION_WRITE_DELAY
+        loop.call_later(SESSION_WRITE_DELAY, self._wakeup.set)
 
     async def command(self, *args: bytes | str | int) -> Any:
         """Run one command now (a read, or a script on one hash slot) and return its reply."""

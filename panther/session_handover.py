@@ -1,7 +1,7 @@
 """Resuming a session on another worker, over the bus.
 
-A session lives on its *home* worker, the one its connection id names, for its
-whole life: that worker numbers and keeps its messages, holds its group
+A session lives on its *home* worker, the one its connection id names (with
+Redis: until that worker dies and another adopts it): that worker numbers and keeps its messages, holds its group
 memberships, runs its window and its ``disconnect``. Every send to the id is
 routed there already (``panther.connection_ids``), so nothing about routing
 changes when the client comes back elsewhere.
@@ -22,9 +22,11 @@ and then whether the holder still carries it (``P``, answered ``Q``): a holder
 silent twice (killed) is taken for gone and the session detached. Every attachment has a *lease* number, so a late
 message about an earlier connection of the session is ignored.
 
-What survives what: the holder may die (the client resumes again, anywhere);
-home must live. Without Redis, home dying ends its sessions (as it ends its
-plain connections); see docs/sessions.md. Messages the client sent that had not
+What survives what: the holder may die (the client resumes again, anywhere).
+Without Redis, home dying ends its sessions (as it ends its plain
+connections); with Redis the holder drops a connection whose home died, and the
+resume that follows adopts the session (``panther.session_adoption``); see
+docs/sessions.md. Messages the client sent that had not
 reached home, or that home had not handled yet, when home died are lost: what a
 client sends is delivered at most once (docs/protocol.md).
 

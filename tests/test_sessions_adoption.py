@@ -11,6 +11,7 @@ on the adopting worker.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from pathlib import Path
 
@@ -76,3 +77,52 @@ async def test_the_session_survives_sigkill_of_its_home_while_another_worker_car
     assert [line[2:] for line in disconnects] == [['1000', str(other.process.pid)]]
     assert [line[2] for line in log_lines(log, 'resumed', first_id)] == [str(home.process.pid),
                                                                         str(other.process.pid)]
+
+
+async def _keys(redis_port: int) -> list[bytes]:
+    import redis.asyncio as aioredis
+
+    async with aioredis.Redis(port=redis_port) as client:
+        return sorted(await client.keys('panther:session:*'))
+
+
+async def test_the_copy_in_redis_follows_the_session_and_plain_clients_write_none(tmp_path, redis_server):
+    import json
+
+    import redis.asyncio as aioredis
+    import websockets
+
+    log = tmp_path / 'hooks.log'
+    with serve(APP, cwd=ROOT, env=_env(log, redis_server)) as server:
+        async with aioredis.Redis(port=redis_server) as client:
+            await client.flushall()
+            async with websockets.connect(f'{server.ws}/ws/s/?user=plain') as plain:
+                for i in range(20):
+                    await plain.send(f'p{i}')
+                    assert await plain.recv() == f'p{i}'
+                await asyncio.sleep(0.1)
+                assert await _keys(redis_server) == []  # a plain client costs Redis nothing
+
+            async with websockets.connect(f'{server.ws}/ws/s/?user=fay', subprotocols=['panther.v1']) as ws:
+                welcome = json.loads(await ws.recv())
+                cid = welcome['connection_id']
+                for i in range(5):
+                    await ws.send(f'Dm{i}')
+                    assert await ws.recv() == f'{i + 1}:m{i}'
+                await asyncio.sleep(0.1)  # the copies are written behind (5 ms)
+                state = f'panther:session:state:{{{cid}}}'
+                kept = f'panther:session:kept:{{{cid}}}'
+                assert await client.hget(state, 'path') == b'/ws/s/'
+                assert await client.hget(state, 'user') == b"dict:'fay'"
+                assert [e[9:] for e in await client.lrange(kept, 0, -1)] == [b'm0', b'm1', b'm2', b'm3', b'm4']
+                assert 0 < await client.pttl(kept) and 0 < await client.pttl(state)
+                await ws.send('A3')  # acknowledged up to 3: only 4 and 5 stay kept
+                await asyncio.sleep(0.1)
+                assert [e[9:] for e in await client.lrange(kept, 0, -1)] == [b'm3', b'm4']
+                await ws.send('A5')
+                await asyncio.sleep(0.1)
+                assert await client.exists(kept) == 0 and await client.hget(state, 'seq') == b'5'
+            wait_for_lines(log, 'disconnect', cid)
+            await asyncio.sleep(0.1)
+            # A deliberate close removes the session's copy.
+            assert await client.exists(state, kept) == 0

@@ -29,9 +29,13 @@ def _env(log: Path, redis_port: int) -> dict[str, str]:
     return {'PANTHER_TEST_SESSION_LOG': str(log), 'PANTHER_TEST_REDIS': str(redis_port)}
 
 
-async def test_the_session_survives_sigkill_of_its_home(tmp_path, redis_server):
+@pytest.mark.parametrize('cluster', [False, True], ids=['redis', 'redis-cluster'])
+async def test_the_session_survives_sigkill_of_its_home(tmp_path, request, cluster):
     log = tmp_path / 'hooks.log'
-    env = _env(log, redis_server)
+    if cluster:  # every command on one hash slot, the copies written one command each
+        env = {**_env(log, request.getfixturevalue('redis_cluster_server').port), 'PANTHER_TEST_REDIS_CLUSTER': '1'}
+    else:
+        env = _env(log, request.getfixturevalue('redis_server'))
     with serve(APP, cwd=ROOT, env=env) as home, serve(APP, cwd=ROOT, env=env) as other, \
             serve(APP, cwd=ROOT, env=env) as sender:
         async with TcpProxy([home.port, other.port]) as proxy:

@@ -821,8 +821,9 @@ class RedisBus(Bus):
 
     async def command(self, *args: bytes | str | int) -> Any:
         """Run one command now (a read, or a script on one hash slot) and return its reply."""
+        name = args[0].decode() if isinstance(args[0], bytes) else args[0]  # the cluster client routes by a str
         try:
-            return await self._redis.execute_command(*args)
+            return await self._redis.execute_command(name, *args[1:])
         except UNREACHABLE as exc:
             raise BusError(f'Redis at {self.where} is unreachable ({exc})') from None
 

@@ -23,6 +23,8 @@ WS_RESUME_BUFFER = int(os.environ.get('PANTHER_TEST_RESUME_BUFFER', '1000'))
 WS_SEND_QUEUE_SIZE = 100_000
 if os.environ.get('PANTHER_TEST_REDIS'):
     REDIS = {'host': '127.0.0.1', 'port': int(os.environ['PANTHER_TEST_REDIS'])}
+    if os.environ.get('PANTHER_TEST_REDIS_CLUSTER'):
+        REDIS['cluster'] = True
 LOG = os.environ.get('PANTHER_TEST_SESSION_LOG')
 
 

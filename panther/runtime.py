@@ -142,6 +142,7 @@ class Runtime:
                     await self.bus.stop()
             except TimeoutError:
                 logger.warning('the %s bus did not stop within WS_SHUTDOWN_TIMEOUT', self.bus.kind)
+        self.sessions.stopped()
         self.bus = None
         self.worker_id = ''
         self._started = None
@@ -198,27 +199,47 @@ class Runtime:
         return self.registry.members(name) + await self._bus().group_members(name)
 
     async def join(self, name: str, connection_id: str) -> None:
-        relays = self.sessions.relays
+        sessions = self.sessions
+        relays = sessions.relays
         if relays and connection_id in relays:
-            self.sessions.handover.join(relays[connection_id], name, True)  # memberships live at its home
+            sessions.handover.join(relays[connection_id], name, True)  # memberships live at its home
+        elif sessions.adoptions.sessions and connection_id in sessions.adoptions.sessions:
+            await sessions.adoptions.join(connection_id, name, True)
         elif self.registry.join(name, connection_id):
             await self._bus().group_add(name, connection_id)
+            self._mirror_groups(connection_id)
 
     async def leave(self, name: str, connection_id: str) -> None:
-        relays = self.sessions.relays
+        sessions = self.sessions
+        relays = sessions.relays
         if relays and connection_id in relays:
-            self.sessions.handover.join(relays[connection_id], name, False)
+            sessions.handover.join(relays[connection_id], name, False)
+        elif sessions.adoptions.sessions and connection_id in sessions.adoptions.sessions:
+            await sessions.adoptions.join(connection_id, name, False)
         elif self.registry.discard(name, connection_id):
             await self._bus().group_discard(name, connection_id)
+            self._mirror_groups(connection_id)
+
+    def _mirror_groups(self, connection_id: str) -> None:
+        mirror = self.sessions.mirror
+        if mirror is not None and connection_id in self.sessions.sessions:
+            mirror.groups(connection_id, list(self.registry.groups_of(connection_id)))
 
     def groups_of(self, connection_id: str) -> frozenset[str]:
-        relays = self.sessions.relays
+        sessions = self.sessions
+        relays = sessions.relays
         if relays and connection_id in relays:
             return frozenset(relays[connection_id].groups)
+        adopted = sessions.adoptions.sessions
+        if adopted and connection_id in adopted:
+            return frozenset(adopted[connection_id].groups)
         return self.registry.groups_of(connection_id)
 
     async def forget(self, connection_id: str) -> list[str]:
         """A connection ended: drop it and its memberships here and on the bus; returns its groups."""
+        adopted = self.sessions.adoptions.sessions
+        if adopted and connection_id in adopted:
+            return await self.sessions.adoptions.forget(connection_id)
         names = self.registry.remove(connection_id)
         for name in names:
             try:

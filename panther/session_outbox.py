@@ -22,7 +22,7 @@ from panther.types import Message, Receive, Scope, Send
 if TYPE_CHECKING:
     from panther.metrics import RouteMetrics
     from panther.session_handover import Relay
-    from panther.sessions import SessionStore
+    from panther.sessions import SessionServer, SessionStore
     from panther.websocket import GenericWebsocket
 
 
@@ -40,8 +40,8 @@ class SessionOutbox(Outbox):
         self.session: Session | Relay | None = None
         #: Why the resume this handshake asked for was refused (``welcome.lost``).
         self.lost: str | None = None
-        #: ``(path, user identity, handler)`` of a new session, set by the endpoint before ``connect()``.
-        self.pending: tuple[str, str, GenericWebsocket] | None = None
+        #: ``(path, user identity, handler, server)`` of a new session, set by the endpoint before ``connect()``.
+        self.pending: tuple[str, str, GenericWebsocket, SessionServer] | None = None
         #: A resume on another connection took the session over.
         self.superseded = False
 
@@ -54,8 +54,9 @@ class SessionOutbox(Outbox):
         if subprotocol != PROTOCOL or self.pending is None:
             return await super().accept(subprotocol, headers)
         accepted = await super().accept(subprotocol, headers)
-        path, user_key, handler = self.pending
-        session = self.session = self.store.open(self.connection_id, path, user_key, handler)  # type: ignore[arg-type]
+        path, user_key, handler, server = self.pending
+        session = self.session = self.store.open(self.connection_id, path, user_key, handler,  # type: ignore[arg-type]
+                                                 server)
         session.outbox = self
         if accepted:
             self.push_wire(session.welcome_text(False, self.lost, 0))

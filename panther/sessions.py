@@ -25,7 +25,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from panther import resume_credentials
 from panther.serialization import dumps_text
@@ -36,6 +36,8 @@ OPEN = WebsocketState.OPEN
 if TYPE_CHECKING:
     from panther.runtime import Runtime
     from panther.session_handover import RemoteHolder
+    from panther.session_inbox import SessionInbox
+    from panther.session_mirror import SessionMirror
     from panther.session_outbox import SessionOutbox
     from panther.websocket import GenericWebsocket
 
@@ -71,17 +73,37 @@ def identity(user: Any) -> str:
     return f'{type(user).__qualname__}:{key!r}' if key is not None else repr(user)
 
 
+class SessionServer(Protocol):
+    """Runs the user's hooks on a session's handler for a connection carried by another worker.
+
+    The route's endpoint (``panther.websocket_endpoint``) implements it.
+    """
+
+    async def run_resumed(self, session: Session) -> None:
+        """Call the handler's ``resumed()`` hook, if it has one."""
+
+    async def run_relayed(self, session: Session, data: str | bytes) -> None:
+        """Give the handler a message the client sent, as its receive loop would."""
+
+
 class Session:
     """One ``panther.v1`` session on this worker."""
 
     __slots__ = (
-        'connection_id', 'drop_code', 'ended', 'handler', 'kept', 'lease', 'limit', 'nonce', 'outbox', 'path',
-        'previous', 'seq', 'store', 'timer', 'user_key',
+        'connection_id', 'drop_code', 'ended', 'handler', 'inbox', 'kept', 'lease', 'limit', 'mirror', 'nonce',
+        'outbox', 'path', 'previous', 'seq', 'server', 'store', 'timer', 'user_key',
     )
 
     def __init__(self, store: SessionStore, connection_id: str, path: str, user_key: str,
-                 handler: GenericWebsocket, seq: int = 0, kept: deque[str | bytes] | None = None) -> None:
+                 handler: GenericWebsocket, seq: int = 0, kept: deque[str | bytes] | None = None,
+                 server: SessionServer | None = None) -> None:
         self.store = store
+        #: Its copy in Redis (panther.session_mirror), None without the Redis bus.
+        self.mirror: SessionMirror | None = store.mirror
+        #: Runs the handler's hooks when another worker carries the connection (None: nobody can).
+        self.server = server
+        #: The hooks queued for the handler by a connection on another worker (panther.session_inbox).
+        self.inbox: SessionInbox | None = None
         self.connection_id = connection_id
         self.path = path
         self.user_key = user_key
@@ -148,7 +170,13 @@ class Session:
     def heard(self, outbox: SessionOutbox) -> None:
         """The client spoke on ``outbox``: it holds the credential of its latest welcome."""
         if self.previous is not None and self.outbox is outbox:
-            self.previous = None
+            self.forget_previous()
+
+    def forget_previous(self) -> None:
+        """The client holds its latest credential: the one before stops working."""
+        self.previous = None
+        if self.mirror is not None:
+            self.mirror.credentials(self)
 
     async def connection_ended(self, outbox: SessionOutbox, code: int, deliberate: bool) -> None:
         if deliberate:
@@ -163,6 +191,7 @@ class Session:
         self.seq += 1
         kept = self.kept
         kept.append(payload)
+        dropped = False
         if len(kept) > self.limit:
             if self.outbox is None:
                 logger.info('session %s ended: more than %d messages waited for it (WS_RESUME_BUFFER)',
@@ -170,6 +199,10 @@ class Session:
                 self.store.end_soon(self, self.drop_code, OVERFLOW)
             else:
                 kept.popleft()
+                dropped = True
+        mirror = self.mirror
+        if mirror is not None:
+            mirror.kept(self, payload, dropped)
         return numbered(self.seq, payload)
 
     @property
@@ -180,8 +213,11 @@ class Session:
     def ack(self, seq: int) -> None:
         """The client has every message up to ``seq``: stop keeping them."""
         kept = self.kept
-        for _ in range(min(seq - self.first + 1, len(kept))):
+        count = min(seq - self.first + 1, len(kept))
+        for _ in range(count):
             kept.popleft()
+        if count > 0 and self.mirror is not None:
+            self.mirror.acked(self)
 
     def after(self, seq: int) -> list[str | bytes]:
         """The kept messages numbered after ``seq``, ready to write."""
@@ -227,7 +263,14 @@ class SessionStore:
 
         self.runtime = runtime
         self.sessions: dict[str, Session] = {}
+        #: Where sessions keep their copy with the Redis bus (panther.session_mirror); made with the first session.
+        self.mirror: SessionMirror | None = None
+        self._mirror_checked = False
         self.handover = Handover(self)
+        from panther.session_adoption import Adoptions
+
+        #: Sessions this worker adopted from dead workers (panther.session_adoption).
+        self.adoptions = Adoptions(self)
         #: Sessions of other workers carried by connections of this one (panther.session_handover).
         self.relays = self.handover.relays
         self._endings: dict[str, tuple[str, float]] = {}
@@ -245,9 +288,36 @@ class SessionStore:
     def key(self) -> bytes:
         return (getattr(self.runtime.settings, 'SECRET_KEY', None) or '').encode()
 
-    def open(self, connection_id: str, path: str, user_key: str, handler: GenericWebsocket) -> Session:
-        session = self.sessions[connection_id] = Session(self, connection_id, path, user_key, handler)
+    def open(self, connection_id: str, path: str, user_key: str, handler: GenericWebsocket,
+             server: SessionServer | None = None) -> Session:
+        """A new session of ``handler``; ``server`` runs its hooks for a connection on another worker."""
+        self.use_mirror()
+        session = self.sessions[connection_id] = Session(self, connection_id, path, user_key, handler,
+                                                         server=server)
+        if session.mirror is not None:
+            session.mirror.opened(session, [])
         return session
+
+    def use_mirror(self) -> SessionMirror | None:
+        """The Redis copy of this worker's sessions, made on first use if the bus keeps one."""
+        if not self._mirror_checked:
+            bus = self.runtime.bus
+            if bus is None:
+                return None
+            self._mirror_checked = True
+            if bus.mirrors_sessions and self.window > 0:
+                from panther.session_mirror import SessionMirror
+
+                self.mirror = SessionMirror(bus, self)  # type: ignore[arg-type]
+        return self.mirror
+
+    def stopped(self) -> None:
+        """The runtime stopped its bus: the next start may bring another one."""
+        if self.mirror is not None:
+            self.mirror.stop()
+        self.mirror = None
+        self._mirror_checked = False
+        self.adoptions.stopped()
 
     def adopt(self, session: Session) -> None:
         """A session handed over by another worker now lives here."""
@@ -278,6 +348,8 @@ class SessionStore:
         """A resume succeeded: a new credential, the presented one kept until the client confirms."""
         session.previous = presented
         session.nonce = resume_credentials.new_nonce()
+        if session.mirror is not None:
+            session.mirror.credentials(session)
 
     def end_soon(self, session: Session, code: int, reason: str | None) -> None:
         """End ``session`` for good from synchronous code (a timer, a send)."""
@@ -298,6 +370,8 @@ class SessionStore:
         if self.sessions.get(session.connection_id) is session:
             del self.sessions[session.connection_id]
         self._remember(session.connection_id, reason or EXPIRED)
+        if session.mirror is not None:
+            session.mirror.ended(session.connection_id)
         from panther.websocket import remember_groups
 
         handler = session.handler

@@ -258,6 +258,12 @@ def rebind_connection(connection: GenericWebsocket, scope: Scope, outbox: Outbox
     connection._final_groups = None
 
 
+def carry_over(connection: GenericWebsocket, outbox: Outbox) -> None:
+    """Point a session's handler at what now carries its connection (on this worker or another)."""
+    connection._outbox = outbox
+    connection._final_groups = None
+
+
 def remember_groups(connection: GenericWebsocket, groups: list[str]) -> None:
     """Remember the groups a finished connection was in, for ``self.groups`` inside ``disconnect``."""
     connection._final_groups = frozenset(groups)

@@ -14,6 +14,7 @@ import asyncio
 import inspect
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -40,6 +41,8 @@ from panther.sessions import (
     PROTOCOL,
     RESUME_PARAMETER,
     SEQ_PARAMETER,
+    UNAVAILABLE,
+    Session,
     SessionStore,
     identity,
 )
@@ -220,7 +223,7 @@ class WebsocketEndpoint:
             if RESUME_PARAMETER in connection.query_params and await self._resume(
                     connection, outbox, receive, runtime):
                 return None
-            outbox.pending = scope['path'], identity(connection.user), connection
+            outbox.pending = scope['path'], identity(connection.user), connection, self
         return connection, outbox, kwargs
 
     async def _resume(
@@ -242,17 +245,11 @@ class WebsocketEndpoint:
             seq = -1
         session = store.sessions.get(connection_id)
         if session is None:
-            home = owner_of(connection_id)
-            if home is None or home == runtime.worker_id:
-                outbox.lost = store.ending(connection_id) or EXPIRED
-                return False
-            relay = await store.handover.request(home, connection_id, nonce, seq, connection.path, connection.user)
-            if isinstance(relay, str):
-                logger.info('resume of session %s refused by its worker: %s', connection_id, relay)
-                outbox.lost = relay
-                return False
-            await self._carry(connection, outbox, relay, receive, runtime)
-            return True
+            elsewhere = await self._resume_elsewhere(connection, outbox, receive, runtime, connection_id, nonce,
+                                                     seq)
+            if isinstance(elsewhere, bool):
+                return elsewhere
+            session = elsewhere
         reason = store.check(session, nonce, seq, connection.path, identity(connection.user))
         if reason is not None:
             logger.info('resume of session %s refused: %s', connection_id, reason)
@@ -271,7 +268,10 @@ class WebsocketEndpoint:
         if not await outbox.accept_resumed(session, seq):
             session.detach(session.drop_code)
             return True
-        runtime.registry.add(connection_id, session)
+        if connection_id not in store.adoptions.sessions:
+            # An adopted session is not listed: what is sent to it goes through its dead worker's
+            # stream, in one order with its group messages (panther.session_adoption).
+            runtime.registry.add(connection_id, session)
         code = status.WS_1001_GOING_AWAY
         try:
             await self._resumed(handler, outbox)
@@ -280,20 +280,101 @@ class WebsocketEndpoint:
             await self._finish(handler, outbox, code, runtime)
         return True
 
+    async def _resume_elsewhere(
+        self, connection: GenericWebsocket, outbox: SessionOutbox, receive: Receive, runtime: Runtime,
+        connection_id: str, nonce: str, seq: int,
+    ) -> Session | bool:
+        """Resume a session this worker does not hold: carried here for its home, or adopted from a dead home.
+
+        Returns the adopted session (to serve as a local one), True when served as a relay,
+        False (with ``outbox.lost`` set) when refused.
+        """
+        store: SessionStore = outbox.store
+        home = owner_of(connection_id)
+        if home is None or home == runtime.worker_id:
+            outbox.lost = store.ending(connection_id) or EXPIRED
+            return False
+        mirror = store.use_mirror()
+        adoptions = store.adoptions
+        user_key = identity(connection.user)
+        gone = None
+        if mirror is not None:  # with Redis: the session may have moved, and survives a dead home
+            current = await mirror.home_of(connection_id)
+            if current is not None and current != runtime.worker_id:
+                home = current
+                if await adoptions.gone(home):
+                    return await self._adopt(connection, outbox, connection_id, home, nonce, seq, user_key)
+
+                async def gone() -> bool:
+                    return await adoptions.gone(home)  # type: ignore[arg-type]
+        relay = await store.handover.request(home, connection_id, nonce, seq, connection.path, connection.user,
+                                             gone)
+        if relay == UNAVAILABLE and gone is not None and await gone():
+            return await self._adopt(connection, outbox, connection_id, home, nonce, seq, user_key)
+        if isinstance(relay, str):
+            logger.info('resume of session %s refused by its worker: %s', connection_id, relay)
+            outbox.lost = relay
+            return False
+        await self._carry(connection, outbox, relay, receive, runtime)
+        return True
+
+    async def _adopt(self, connection: GenericWebsocket, outbox: SessionOutbox, connection_id: str, home: str,
+                     nonce: str, seq: int, user_key: str) -> Session | bool:
+        found = await outbox.store.adoptions.adopt(connection_id, home, connection, self, nonce, seq,
+                                                   connection.path, user_key)
+        if isinstance(found, str):
+            logger.info('resume of session %s (adopted from %s) refused: %s', connection_id, home, found)
+            outbox.lost = found
+            return False
+        connection.connection_id = connection_id
+        return found
+
     async def _carry(
         self, connection: GenericWebsocket, outbox: SessionOutbox, relay: Relay, receive: Receive, runtime: Runtime
     ) -> None:
-        """Serve a connection that resumed a session of another worker (panther.session_handover)."""
+        """Serve a connection that resumed a session of another worker (panther.session_handover).
+
+        ``connection`` only ran auth and permissions: the session's handler lives at home, which
+        runs ``resumed()`` and every ``receive()`` on it; this worker relays the client's messages.
+        """
         connection.connection_id = relay.connection_id
         if not await outbox.accept_relayed(relay):
             await relay.connection_ended(outbox, status.WS_1006_ABNORMAL_CLOSURE, False)
             return
         code = status.WS_1001_GOING_AWAY
         try:
-            await self._resumed(connection, outbox)
-            code = await self._serve(connection, outbox, receive, runtime)
+            code = await self._serve(connection, outbox, receive, runtime, relay.forward)
         finally:
             await self._finish(connection, outbox, code, runtime)
+
+    # -- SessionServer: the hooks of a session whose connection another worker carries ----------
+
+    async def run_resumed(self, session: Session) -> None:
+        """Call ``resumed()`` on the session's handler; if it raises, the connection closes with 1011."""
+        hook = getattr(session.handler, 'resumed', None)
+        if hook is None:
+            return
+        try:
+            await hook()
+        except Exception:
+            logger.exception('%s.resumed() raised; connection closed with 1011', self.cls.__qualname__)
+            session.close_soon(status.WS_1011_INTERNAL_ERROR, 'Internal Server Error')
+
+    async def run_relayed(self, session: Session, data: str | bytes) -> None:
+        """Give ``data`` to the handler's ``receive`` (decoded if typed); if it raises, close with 1011.
+
+        The carrying worker checked the size and counted the message.
+        """
+        connection = session.handler
+        try:
+            if self.model is None:
+                await connection.receive(data)
+            else:
+                await self._receive_typed(connection, self.model, data)
+        except Exception:
+            logger.exception('%s.receive() raised; connection %s closed with 1011',
+                             self.cls.__qualname__, session.connection_id)
+            session.close_soon(status.WS_1011_INTERNAL_ERROR, 'Internal Server Error')
 
     async def _resumed(self, connection: GenericWebsocket, outbox: Outbox) -> None:
         hook = getattr(connection, 'resumed', None)
@@ -305,8 +386,11 @@ class WebsocketEndpoint:
             logger.exception('%s.resumed() raised; connection closed with 1011', self.cls.__qualname__)
             await self._crash(outbox)
 
-    async def _serve(self, connection: GenericWebsocket, outbox: Outbox, receive: Receive, runtime: Runtime) -> int:
+    async def _serve(self, connection: GenericWebsocket, outbox: Outbox, receive: Receive, runtime: Runtime,
+                     forward: Callable[[str | bytes], None] | None = None) -> int:
         """Run the receive loop until the connection ends; returns the close code.
+
+        ``forward``: where the client's messages go instead of ``connection.receive`` (a relayed session).
 
         The choice between the bare loop and the one under rate/idle limits is made
         here, once per connection, so an unlimited app pays nothing per message.
@@ -353,6 +437,9 @@ class WebsocketEndpoint:
                     if metrics is not None:
                         metrics.received += 1
                         metrics.received_bytes += payload_size(data)
+                    if forward is not None:
+                        forward(data)
+                        continue
                     try:
                         if model is None:
                             await handler(data)

@@ -166,7 +166,7 @@ async def _session_outbox(sink: bool) -> tuple[SessionOutbox, Wire, SessionStore
     extensions = {FRAMES_EXTENSION: Sink(wire)} if sink else {}
     outbox = SessionOutbox(wire, {'extensions': extensions}, 1024, 5.0, True, store)
     outbox.connection_id = ID
-    outbox.pending = ('/ws/', 'u', Handler())  # type: ignore[assignment]
+    outbox.pending = ('/ws/', 'u', Handler(), None)  # type: ignore[assignment]
     assert await outbox.accept('panther.v1', [])
     return outbox, wire, store
 
@@ -194,7 +194,7 @@ async def test_session_outbox_without_panther_v1_is_plain():
     wire = Wire()
     outbox = SessionOutbox(wire, {'extensions': {}}, 1024, 5.0, True, store)
     outbox.connection_id = ID
-    outbox.pending = ('/ws/', 'u', Handler())  # type: ignore[assignment]
+    outbox.pending = ('/ws/', 'u', Handler(), None)  # type: ignore[assignment]
     assert await outbox.accept('chat', [])
     await outbox.send('a')
     assert outbox.session is None and outbox.registered() is outbox

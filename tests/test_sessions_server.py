@@ -67,14 +67,14 @@ async def test_drops_during_a_burst_on_two_workers_resume_on_the_other(tmp_path)
                 await ws.send('pid')
                 home = int((await ws.recv())[4:])
                 burst = await start_burst(server.http, first_id, pause=0.02)
-                pids: list[int] = []
                 # Which worker takes a new TCP connection is the kernel's choice: cut often
                 # enough that the session is resumed on the other worker, again and again.
-                got = await read_burst(ws, proxy, 1000, set(range(60, 1000, 60)), pids)
+                got = await read_burst(ws, proxy, 1000, set(range(60, 1000, 60)))
                 await burst
                 assert got == expected_burst(1000)
                 assert ws.connection_id == first_id
-                assert any(pid != home for pid in pids), f'never resumed on the other worker: {pids}'
+                landed = _handshake_pids(log)[1:]
+                assert any(pid != home for pid in landed), f'never resumed on the other worker: {landed}'
                 # Groups and sends still work from a worker that is not the session's home.
                 await ws.send('groups')
                 while (reply := await ws.recv()).startswith('pid:'):
@@ -99,25 +99,61 @@ async def test_two_processes_with_redis_and_sigkill_of_the_carrying_worker(tmp_p
                 got = await read_burst(ws, proxy, 100, {100})
                 got += await read_burst(ws, proxy, 1, set())  # resumed, through the proxy, on `other`
                 assert ws.resumes == 1
-                got += await _until_pid(ws, other.process.pid)
+                got += await _until_pid(ws, home.process.pid)
+                assert _handshake_pids(log)[-1] == other.process.pid
                 other.stop(signal.SIGKILL)  # the worker carrying the connection dies
                 got += await read_burst(ws, proxy, 1000 - len(got), {500})
                 await burst
                 assert got == expected_burst(1000)
                 assert ws.connection_id == first_id and ws.resumes >= 2
                 await _until_pid(ws, home.process.pid)
+                assert _handshake_pids(log)[-1] == home.process.pid
         disconnects = wait_for_lines(log, 'disconnect', first_id)
     assert len(disconnects) == 1 and disconnects[0][2] == '1000'
 
 
 async def _until_pid(ws, pid: int) -> list[str]:
-    """Ask which worker carries the connection; returns the burst messages read meanwhile."""
+    """Ask which worker runs the handler; returns the burst messages read meanwhile."""
     await ws.send('pid')
     got = []
     while not (message := await asyncio.wait_for(ws.recv(), 15)).startswith('pid:'):
         got.append(message)
     assert int(message[4:]) == pid
     return got
+
+
+def _handshake_pids(log: Path, user: str = 'alice') -> list[int]:
+    """The workers the handshakes of ``user`` landed on, in order (the test app's auth notes them)."""
+    return [int(line[2]) for line in log_lines(log, 'handshake', user)]
+
+
+async def test_a_resume_on_another_worker_keeps_the_handler_instance(tmp_path, redis_server):
+    log = tmp_path / 'hooks.log'
+    env = _env(log, PANTHER_TEST_REDIS=str(redis_server))
+    with serve(APP, cwd=ROOT, env=env) as home, serve(APP, cwd=ROOT, env=env) as other:
+        async with TcpProxy([home.port, other.port]) as proxy:
+            proxy.choose = lambda n: home.port if n == 0 else other.port  # every resume lands on `other`
+            async with connect(proxy.url('ws/x/?user=carol')) as ws:
+                first_id = ws.connection_id
+                await ws.send('a')
+                x = (await ws.recv()).split('|')[1]
+                assert x.startswith(f'x{home.process.pid}.')
+                calls = 1
+                for _ in range(2):
+                    proxy.cut()
+                    # resumed() ran on the instance connect() made, and its send reached the client.
+                    assert await asyncio.wait_for(ws.recv(), 15) == f'resumed|{x}'
+                    for i in range(50):  # sent without waiting: handled in order, on that instance
+                        await ws.send(f'm{i}')
+                    for i in range(50):
+                        calls += 1
+                        assert await asyncio.wait_for(ws.recv(), 15) == f'm{i}|{x}|{calls}'
+                assert ws.resumes == 2 and ws.connection_id == first_id
+                assert _handshake_pids(log, 'carol') == [home.process.pid, other.process.pid, other.process.pid]
+        disconnects = wait_for_lines(log, 'disconnect', first_id)
+    assert [line[2:] for line in disconnects] == [['1000', str(home.process.pid), x, str(calls)]]
+    assert [line[2:] for line in log_lines(log, 'connect', first_id)] == [[str(home.process.pid), x]]
+    assert [line[2:] for line in log_lines(log, 'resumed', first_id)] == [[str(home.process.pid), x]] * 2
 
 
 async def test_shutdown_ends_detached_and_live_sessions_once(tmp_path):

@@ -71,8 +71,7 @@ class ChatWebsocket(GenericWebsocket):
     async def disconnect(self, code: int):
         await send_message_to_group(self.room, self._me('leave'), exclude=self.connection_id)
 
-    # Read from the handshake rather than set in connect(): a session resumed on another
-    # worker is served by a new instance of this class, and connect() does not run again.
+    # Read from the handshake: nothing to keep in sync with what connect() was given.
     @property
     def room(self) -> str:
         return f"chat:{self.path_variables['room']}"

@@ -31,6 +31,9 @@ class Bus(ABC):
     connected: bool = True
     #: How many times the backend got its service back after losing it.
     reconnects: int = 0
+    #: Whether sessions keep a copy of themselves in the backend's service, to outlive their worker
+    #: (the Redis bus; ``panther.session_mirror`` says what it needs from such a backend).
+    mirrors_sessions: bool = False
 
     @property
     def where(self) -> str:

@@ -72,7 +72,7 @@ import hashlib
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -108,6 +108,13 @@ _ENTRY_BYTES = 1 << 20  # the entries being filled are closed once together they
 _GROUP_SEND = resources.files('panther.bus').joinpath('group_send.lua').read_bytes()
 _GROUP_COPY = resources.files('panther.bus').joinpath('group_copy.lua').read_bytes()
 _GROUP_COPY_SHA = hashlib.sha1(_GROUP_COPY).hexdigest().encode()
+# The sessions' copies (panther.session_mirror): one script per batch on a single Redis.
+_SESSION_WRITE = resources.files('panther.bus').joinpath('session_write.lua').read_bytes()
+#: What each verb of ``session_ops`` is as a command of its own (on a cluster).
+_SESSION_VERBS = {b'R': (b'RPUSH', 1), b'T': (b'LTRIM', 1), b'E': (b'PEXPIRE', 1), b'D': (b'DEL', 0),
+                  b'H': (b'HSET', 2), b'S': (b'SET', 1)}
+#: Seconds the sessions' copies wait before the writer ships them, so they go many per round trip.
+SESSION_WRITE_DELAY = 0.005
 
 
 _PING = pack((b'PING',))
@@ -123,6 +130,17 @@ def _run_id(info: Any) -> str:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+#: ``deliver(entry id, sender worker id, sender's sequence number, message)`` of :meth:`RedisBus.follow`.
+FollowDeliver = Callable[[bytes, bytes, int, bytes], None]
+
+
+def entry_order(entry_id: bytes) -> tuple[int, int]:
+    """A stream entry id (``b'<ms>-<n>'``) as something that sorts like Redis orders entries."""
+    ms, _, n = entry_id.partition(b'-')
+    return int(ms), int(n or 0)
+
 
 
 def _stream(worker_id: str) -> str:
@@ -157,6 +175,7 @@ def _cancelled_as_timeout() -> None:
 
 class RedisBus(Bus):
     kind = 'redis'
+    mirrors_sessions = True
 
     def __init__(
         self,
@@ -198,6 +217,13 @@ class RedisBus(Bus):
         self._stale: list[tuple[str, str]] = []  # (group, worker) whose alive key had expired: HDEL next batch
         # Single Redis: one script per group send (one round trip); see benchmarks/micro_redis_group_send.py.
         self.script_group_send = not self.cluster
+        #: Where the reader notes the last entry it delivered (set once this worker keeps sessions in Redis).
+        self.read_position_key: bytes | None = None
+        #: The sessions' writes, four arguments each (``session_write.lua``), shipped with the next batch.
+        self.session_ops: list[bytes] = []
+        self._session_due = 0.0  # loop time when they are due
+        self._followers: dict[str, asyncio.Task[None]] = {}  # dead worker -> the task reading its stream
+        self._follow_at: dict[str, bytes] = {}  # dead worker -> the last entry read from its stream
 
     @classmethod
     def from_settings(cls, settings: Any) -> RedisBus:
@@ -267,7 +293,9 @@ class RedisBus(Bus):
             await asyncio.sleep(0.01)
         if self._queue:
             logger.warning('redis bus: %d message(s) not delivered at shutdown (Redis unreachable)', len(self._queue))
-        await self._cancel_tasks()
+        followers = list(self._followers.values())
+        self._followers.clear()
+        await self._cancel_tasks(followers)
         for waiter in self._waiters.values():
             waiter.cancel()
         self._waiters.clear()
@@ -284,14 +312,14 @@ class RedisBus(Bus):
             async with asyncio.timeout(_STOP_CLEANUP_TIMEOUT):
                 await self._close_clients()
 
-    async def _cancel_tasks(self) -> None:
-        """Cancel the reader, writer and heartbeat, and wait (bounded) until they have ended.
+    async def _cancel_tasks(self, extra: list[asyncio.Task[None]]) -> None:
+        """Cancel the reader, writer, heartbeat and ``extra`` (followers of dead workers' streams); wait, bounded.
 
         A cancellation can reach a loop disguised as the timeout of a Redis call
         deep inside redis-py; a loop that took it for a network error would go
         round again. Cancelling again each half second ends it at its next await.
         """
-        pending = set(self._tasks)
+        pending = {*self._tasks, *extra}
         deadline = time.monotonic() + _STOP_CLEANUP_TIMEOUT
         while pending:
             for task in pending:
@@ -398,9 +426,11 @@ class RedisBus(Bus):
 
     async def _write_loop(self) -> None:
         queue = self._queue
+        session_ops = self.session_ops
         backoff = 0.05
+        loop = asyncio.get_running_loop()
         while True:
-            if not queue:
+            if not queue and (not session_ops or loop.time() < self._session_due):
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
@@ -413,7 +443,11 @@ class RedisBus(Bus):
                 batch = [queue[i] for i in range(min(len(queue), _BATCH))]
                 if not self.script_group_send:
                     await self._resolve_groups(batch)
-                reached = await self._ship(batch)
+                shipped = len(session_ops)
+                reached = await self._ship(batch, session_ops[:shipped])
+                del session_ops[:shipped]
+                if session_ops:  # written meanwhile: they wait their delay too
+                    self._session_wait()
             except asyncio.CancelledError:
                 raise
             except UNREACHABLE as exc:
@@ -592,7 +626,8 @@ class RedisBus(Bus):
         for op in sends:
             self._resolved[id(op)] = found[op.group]
 
-    async def _ship(self, batch: list[Operation]) -> dict[int, list[tuple[str, int]]]:
+    async def _ship(self, batch: list[Operation], session_ops: list[bytes] | None = None
+                    ) -> dict[int, list[tuple[str, int]]]:
         """Send ``batch`` as one pipelined write (one per master on a cluster) and read every reply.
 
         Consecutive sends to one worker become one stream entry (see
@@ -667,6 +702,17 @@ class RedisBus(Bus):
                 if op.last:
                     add(pack((b'HDEL', _workers(op.group).encode(), own)), _workers(op.group).encode())
         flush()
+        if session_ops:
+            if keys is None:
+                add(pack((b'EVAL', _SESSION_WRITE, b'0', *session_ops)), b'')
+            else:
+                for i in range(0, len(session_ops), 4):
+                    verb, key, a, b = session_ops[i:i + 4]
+                    name, count = _SESSION_VERBS[verb]
+                    if verb == b'S':
+                        add(pack((name, key, a, b'PX', b)), key)
+                    else:
+                        add(pack((name, key, *(a, b)[:count], *((b'-1',) if verb == b'T' else ()))), key)
         # The TTL only has to outlive a dead owner's stream, and the owner refreshes it
         # itself: once a second per target is plenty, instead of a command per message.
         now, set_at = time.monotonic(), self._ttl_set_at
@@ -752,6 +798,11 @@ class RedisBus(Bus):
                             logger.exception('redis bus: a message could not be delivered; going on')
                 except redis_wire.EntryError as exc:
                     logger.error('redis bus: skipped a malformed entry %s in %s: %s', entry_id, key, exc)
+            position = self.read_position_key
+            if position is not None and response:
+                # After whatever delivering these entries wrote to the sessions' copies, in the same
+                # list: on one Redis a position that arrived means the copies arrived before it.
+                self.write_session(b'S', position, last, b'%d' % STREAM_TTL_MS)
 
     def _without_later_members(self, message: bytes, epoch: int) -> bytes:
         """The group envelope ``message``, excluding this worker's members that joined after ``epoch``."""
@@ -764,6 +815,108 @@ class RedisBus(Bus):
                 break
             later.append(connection_id)
         return envelope.exclude_more(message, later)
+
+    # -- what sessions kept in Redis need (panther.session_mirror) ----------------------
+
+    def write_session(self, verb: bytes, key: bytes, a: bytes = b'', b: bytes = b'') -> None:
+        """Queue one write of a session's copy (a verb of ``session_write.lua``); never waits.
+
+        The writes go in order, with the batch the writer ships at most ``SESSION_WRITE_DELAY``
+        seconds later: a burst of them costs Redis one round trip, not one each.
+        """
+        ops = self.session_ops
+        if not ops:
+            self._session_wait()
+        ops += (verb, key, a, b)
+
+    def _session_wait(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._session_due = loop.time() + SESSION_WRITE_DELAY
+        loop.call_later(SESSION_WRITE_DELAY, self._wakeup.set)
+
+    async def command(self, *args: bytes | str | int) -> Any:
+        """Run one command now (a read, or a script on one hash slot) and return its reply."""
+        name = args[0].decode() if isinstance(args[0], bytes) else args[0]  # the cluster client routes by a str
+        try:
+            return await self._redis.execute_command(name, *args[1:])
+        except UNREACHABLE as exc:
+            raise BusError(f'Redis at {self.where} is unreachable ({exc})') from None
+
+    async def alive_for(self, worker_id: str) -> float:
+        """Seconds left on ``worker_id``'s liveness key (0 when it has expired: the worker is gone)."""
+        left = await self.command(b'PTTL', _alive(worker_id))
+        return max(int(left), 0) / 1000
+
+    def follow(self, worker_id: str, after: bytes, deliver: FollowDeliver) -> None:
+        """Read the stream of the dead worker ``worker_id`` from entry ``after`` on, until :meth:`unfollow`.
+
+        ``deliver(entry id, sender, sequence number, message)`` gets each message in stream
+        order; a batch retried after an outage may come again with the same sender and number.
+        Asked again for an earlier ``after``, it reads again from there. While it follows, this
+        worker keeps the dead one's liveness key set, so group sends still reach that stream.
+        """
+        current = self._followers.get(worker_id)
+        if current is not None:
+            if entry_order(after) >= entry_order(self._follow_at[worker_id]):
+                return
+            current.cancel()
+        self._follow_at[worker_id] = after
+        self._followers[worker_id] = asyncio.get_running_loop().create_task(
+            self._follow_loop(worker_id, after, deliver), name=f'panther-bus-follow-{worker_id}')
+
+    def unfollow(self, worker_id: str) -> None:
+        task = self._followers.pop(worker_id, None)
+        self._follow_at.pop(worker_id, None)
+        if task is not None:
+            task.cancel()
+
+    async def _follow_loop(self, worker_id: str, last: bytes, deliver: FollowDeliver) -> None:
+        key = _stream(worker_id).encode()
+        alive = _alive(worker_id)
+        block = b'%d' % max(int(self.liveness_ttl * 1000 / 3), 1)
+        nodes = self._nodes
+        conn: Connection | None = None
+        beat_at = 0.0
+        try:
+            while True:
+                try:
+                    now = time.monotonic()
+                    if now - beat_at >= self.liveness_ttl / 3:
+                        await self._redis.set(alive, b'1', px=int(self.liveness_ttl * 1000))
+                        beat_at = now
+                    if conn is None:
+                        conn = nodes.connection(nodes.node_of(key))
+                    async with asyncio.timeout(self.liveness_ttl + self._timeout):
+                        await conn.send_packed_command(
+                            pack((b'XREAD', b'COUNT', b'64', b'BLOCK', block, b'STREAMS', key, last)),
+                            check_health=False)
+                        response = await conn.read_response()
+                except asyncio.CancelledError:
+                    raise
+                except UNREACHABLE as exc:
+                    _cancelled_as_timeout()
+                    logger.debug('redis bus: following %s lost Redis (%s); retrying', worker_id, exc)
+                    if conn is not None:
+                        with contextlib.suppress(Exception):
+                            await conn.disconnect()
+                        conn = None
+                    await asyncio.sleep(0.1)
+                    continue
+                for entry_id, data, _epoch in redis_wire.xread_entries(response):
+                    last = self._follow_at[worker_id] = entry_id
+                    try:
+                        sender, records = redis_wire.split_entry(data)
+                        for seq, message in records:
+                            try:
+                                deliver(entry_id, sender, seq, message)
+                            except Exception:
+                                logger.exception('redis bus: a followed message could not be delivered')
+                    except redis_wire.EntryError as exc:
+                        logger.error('redis bus: skipped a malformed entry %s in %s: %s', entry_id, key, exc)
+        finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.disconnect()
 
     # -- liveness ----------------------------------------------------------------
 

@@ -2,7 +2,10 @@
 
 Users come from the ``user`` query parameter. ``POST /burst/?id=<connection id>&n=<N>``
 sends N messages, alternately to the connection and to its group ``room``, from
-whichever worker takes the request. Hooks note what they see in ``PANTHER_TEST_SESSION_LOG``.
+whichever worker takes the request. Hooks note what they see in ``PANTHER_TEST_SESSION_LOG``,
+and so does the authentication, which runs on the worker a handshake lands on.
+``ws/x/`` answers each message with what its ``connect()`` put on the instance and
+how many messages that instance has received.
 """
 
 import asyncio
@@ -20,6 +23,8 @@ WS_RESUME_BUFFER = int(os.environ.get('PANTHER_TEST_RESUME_BUFFER', '1000'))
 WS_SEND_QUEUE_SIZE = 100_000
 if os.environ.get('PANTHER_TEST_REDIS'):
     REDIS = {'host': '127.0.0.1', 'port': int(os.environ['PANTHER_TEST_REDIS'])}
+    if os.environ.get('PANTHER_TEST_REDIS_CLUSTER'):
+        REDIS['cluster'] = True
 LOG = os.environ.get('PANTHER_TEST_SESSION_LOG')
 
 
@@ -31,6 +36,7 @@ def note(line: str) -> None:
 
 async def user_from_query(connection):
     name = connection.query_params.get('user')
+    note(f'handshake {name} {os.getpid()}')
     return {'id': name} if name else None
 
 
@@ -59,6 +65,28 @@ class SessionWebsocket(GenericWebsocket):
         note(f'disconnect {self.connection_id} {code} {os.getpid()}')
 
 
+class InstanceWebsocket(GenericWebsocket):
+    auth = user_from_query
+
+    async def connect(self, **kwargs):
+        await self.accept()
+        await self.join_group('room')
+        self.x = f'x{os.getpid()}.{id(self)}'
+        self.calls = 0
+        note(f'connect {self.connection_id} {os.getpid()} {self.x}')
+
+    async def resumed(self):
+        note(f'resumed {self.connection_id} {os.getpid()} {self.x}')
+        await self.send(f'resumed|{self.x}')
+
+    async def receive(self, data):
+        self.calls += 1
+        await self.send(f'{data}|{self.x}|{self.calls}')
+
+    async def disconnect(self, code):
+        note(f'disconnect {self.connection_id} {code} {os.getpid()} {self.x} {self.calls}')
+
+
 @API(methods=['POST'])
 async def burst(request: Request):
     connection_id = request.query_params['id']
@@ -79,5 +107,5 @@ async def pid():
     return {'pid': os.getpid()}
 
 
-url_routing = {'ws/s/': SessionWebsocket, 'burst/': burst, 'pid/': pid}
+url_routing = {'ws/s/': SessionWebsocket, 'ws/x/': InstanceWebsocket, 'burst/': burst, 'pid/': pid}
 app = Panther(__name__, configs=__name__, urls=url_routing)

@@ -1635,7 +1635,10 @@ def evaluate_targets(out_dir: Path) -> dict:
         _ratio_row('relay via Redis (2 workers) >= 4x the reference (msgs/s)', 4.0, True,
                    _figure(relay_redis, 'ours', 'msgs_per_s'), _figure(relay_redis, 'reference', 'msgs_per_s')),
     ]
-    for receivers, limit in ((1000, 10.0), (10000, 100.0)):
+    # Issue #19: judged against the direct-frame floor of the same run, not against an absolute
+    # time (which judged this machine's kernel rather than the code).
+    limit = 1.1
+    for receivers in (1000, 10000):
         groups = _figure(broadcast, 'ours-groups', 'p50_ms', receivers=receivers)
         # The other reading of "p50": the median receiver's delivery time, not the last one's.
         median_receiver = {
@@ -1645,22 +1648,24 @@ def evaluate_targets(out_dir: Path) -> dict:
         floor = _figure(broadcast, 'bare-direct', 'p50_ms', receivers=receivers)
         rows.append(
             {
-                'target': f'broadcast via groups to {receivers:,} <= {limit:g} ms p50',
-                'value': groups,
+                'target': f'broadcast via groups to {receivers:,} <= {limit:g}x the direct-frame floor (p50 ms)',
+                'value': _ratio(groups, floor),
                 'required': limit,
                 'higher_is_better': False,
-                'unit': 'ms',
+                'unit': 'x',
+                'groups_ms': groups,
                 'bare_ms': bare,
                 'vs_bare': _ratio(groups, bare),
-                'bare_meets': bare <= limit if bare is not None else None,
                 # the bare app writing frames straight to the transport: what is left is the kernel's work
                 'floor_ms': floor,
-                'floor_meets': floor <= limit if floor is not None else None,
                 'median_receiver_ms': median_receiver['ours-groups'],
                 'floor_median_receiver_ms': median_receiver['bare-direct'],
             }
         )
     rows += _metrics_cost_rows(out_dir)
+    jwt = _load_report(out_dir, 'handshakes-jwt')
+    rows.append(_ratio_row('handshakes with a JWT >= 0.9x bare handshakes without auth', 0.9, True,
+                           _figure(jwt, 'ours', 'handshakes_per_s'), _figure(jwt, 'bare', 'handshakes_per_s')))
     rows.append(
         _ratio_row('idle memory per connection <= 1.1x bare ASGI', 1.1, False,
                    _figure(memory, 'ours', 'kib_per_connection'), _figure(memory, 'bare', 'kib_per_connection'))
@@ -1720,7 +1725,8 @@ def print_targets(report: dict) -> None:
             verdict = f'not decided (no figure from {", ".join(row["incomplete"])})'
         extra = ''
         if row.get('bare_ms') is not None:
-            extra = f'  (bare ASGI {row["bare_ms"]:,.1f} ms; groups {row["vs_bare"]:.2f}x bare)'
+            extra = (f'  (groups {row["groups_ms"] or 0:,.1f} ms; bare ASGI {row["bare_ms"]:,.1f} ms;'
+                     f' groups {row["vs_bare"]:.2f}x bare)')
             if row.get('floor_ms') is not None:
                 extra += f'  (bare, direct frames {row["floor_ms"]:,.1f} ms)'
             if row.get('median_receiver_ms') is not None:

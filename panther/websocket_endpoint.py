@@ -351,13 +351,7 @@ class WebsocketEndpoint:
 
     async def run_resumed(self, session: Session) -> None:
         """Call ``resumed()`` on the session's handler; if it raises, the connection closes with 1011."""
-        hook = getattr(session.handler, 'resumed', None)
-        if hook is None:
-            return
-        try:
-            await hook()
-        except Exception:
-            logger.exception('%s.resumed() raised; connection closed with 1011', self.cls.__qualname__)
+        if not await self._call_resumed(session.handler):
             session.close_soon(status.WS_1011_INTERNAL_ERROR, 'Internal Server Error')
 
     async def run_relayed(self, session: Session, data: str | bytes) -> None:
@@ -377,14 +371,20 @@ class WebsocketEndpoint:
             session.close_soon(status.WS_1011_INTERNAL_ERROR, 'Internal Server Error')
 
     async def _resumed(self, connection: GenericWebsocket, outbox: Outbox) -> None:
+        if not await self._call_resumed(connection):
+            await self._crash(outbox)
+
+    async def _call_resumed(self, connection: GenericWebsocket) -> bool:
+        """Run the optional ``resumed()`` hook; False (logged) when it raised."""
         hook = getattr(connection, 'resumed', None)
         if hook is None:
-            return
+            return True
         try:
             await hook()
         except Exception:
             logger.exception('%s.resumed() raised; connection closed with 1011', self.cls.__qualname__)
-            await self._crash(outbox)
+            return False
+        return True
 
     async def _serve(self, connection: GenericWebsocket, outbox: Outbox, receive: Receive, runtime: Runtime,
                      forward: Callable[[str | bytes], None] | None = None) -> int:

@@ -173,6 +173,17 @@ def _cancelled_as_timeout() -> None:
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
 
+async def _xread(conn: Connection, key: bytes, last: bytes, block: bytes, wait: float) -> Any:
+    """One blocked ``XREAD`` of up to 64 entries of ``key`` after ``last``, on ``conn`` driven directly.
+
+    Raises ``TimeoutError`` when Redis has not answered within ``wait`` seconds (``block`` plus slack).
+    """
+    async with asyncio.timeout(wait):
+        await conn.send_packed_command(
+            pack((b'XREAD', b'COUNT', b'64', b'BLOCK', block, b'STREAMS', key, last)), check_health=False)
+        return await conn.read_response()
+
+
 class RedisBus(Bus):
     kind = 'redis'
     mirrors_sessions = True
@@ -762,11 +773,7 @@ class RedisBus(Bus):
                 if conn is None:  # the node serving this stream may have changed (a cluster failover)
                     await nodes.refresh()
                     conn = self._reader_conn = nodes.connection(nodes.node_of(key))
-                async with asyncio.timeout(wait):
-                    await conn.send_packed_command(
-                        pack((b'XREAD', b'COUNT', b'64', b'BLOCK', block, b'STREAMS', key, last)),
-                        check_health=False)
-                    response = await conn.read_response()
+                response = await _xread(conn, key, last, block, wait)
             except asyncio.CancelledError:
                 raise
             except UNREACHABLE as exc:
@@ -886,11 +893,7 @@ class RedisBus(Bus):
                         beat_at = now
                     if conn is None:
                         conn = nodes.connection(nodes.node_of(key))
-                    async with asyncio.timeout(self.liveness_ttl + self._timeout):
-                        await conn.send_packed_command(
-                            pack((b'XREAD', b'COUNT', b'64', b'BLOCK', block, b'STREAMS', key, last)),
-                            check_health=False)
-                        response = await conn.read_response()
+                    response = await _xread(conn, key, last, block, self.liveness_ttl + self._timeout)
                 except asyncio.CancelledError:
                     raise
                 except UNREACHABLE as exc:
